@@ -1,0 +1,423 @@
+//! Orchestrates a backup: snapshot -> schema scripts -> table data in parallel -> sequences ->
+//! manifest, in that order, the manifest last.
+//!
+//! Per table, three stages run at once: the reader (async, pulls rows from the engine and
+//! batches them), the encoder (a blocking thread running [`ChunkEncoder`], so compression gets
+//! its own core instead of stalling the protocol task), and the writer (async, feeds a
+//! [`PartWriter`] with bounded parts in flight). Bounded channels connect them, so a slow store
+//! slows the database read and memory stays at about
+//! `jobs * part_size * (parts_in_flight + 2)` whatever the size of the database.
+//!
+//! Failure at any point cancels the other workers, aborts every open upload, deletes the objects
+//! already written (best effort) and never writes a manifest: a backup without a manifest does
+//! not exist.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use chrono::Utc;
+use futures_util::StreamExt;
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::codec::{self, ChunkEncoder, Digest};
+use crate::engine::postgres::PostgresSource;
+use crate::engine::{RowStream, Selection, Source, SourceWorker, TableSpec};
+use crate::error::{Error, Result};
+use crate::manifest::{
+    self, Chunk, Compression, Manifest, Options, SchemaObject, Table, Tool, Totals,
+};
+use crate::plan::{BackupPlan, EngineKind, key_segment, new_backup_id};
+use crate::store::{self, PartWriter, Store, StoreOptions};
+
+/// Raw bytes gathered from the database before handing them to the encoder thread.
+const BATCH_BYTES: usize = 256 * 1024;
+/// Compressed bytes gathered before handing them to the writer.
+const STORED_BATCH_BYTES: usize = 256 * 1024;
+/// Batches waiting between stages.
+const STAGE_DEPTH: usize = 4;
+
+/// Hooks for progress display; every method has a no-op default.
+pub trait Observer: Send + Sync {
+    fn planned(&self, _tables: usize, _estimated_bytes: u64) {}
+    fn table_started(&self, _table: &str) {}
+    fn raw_bytes(&self, _bytes: u64) {}
+    fn table_done(&self, _table: &str, _rows: u64) {}
+}
+
+/// An observer that shows nothing.
+pub struct Quiet;
+impl Observer for Quiet {}
+
+/// What a finished backup reports (CLI `--json`, Lambda result).
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupReport {
+    pub backup_id: String,
+    /// URL of the manifest.
+    pub manifest: String,
+    pub database: String,
+    pub tables: u64,
+    pub rows: u64,
+    pub raw_bytes: u64,
+    pub stored_bytes: u64,
+    pub duration_secs: f64,
+    pub consistency: String,
+    pub skipped: Vec<String>,
+}
+
+/// Run a backup to completion, or fail leaving nothing that looks like a backup.
+pub async fn run(plan: &BackupPlan, observer: Arc<dyn Observer>) -> Result<BackupReport> {
+    let started = Instant::now();
+    let started_at = Utc::now();
+    let mut source: Box<dyn Source> = match plan.source.engine() {
+        EngineKind::Postgres => Box::new(PostgresSource::new(plan.source.clone())),
+    };
+    let selection = Selection {
+        schemas: plan.schemas.clone(),
+        exclude_tables: plan.exclude_tables.clone(),
+        skip_unsupported: plan.skip_unsupported,
+    };
+    let snapshot = source.begin(&selection, plan.jobs).await?;
+    let backup_id = new_backup_id(started_at);
+    let backup_dir =
+        plan.destination.join(&format!("{}/{backup_id}", key_segment(&snapshot.info.database)));
+    let store = store::open(&backup_dir, &plan.store).await?;
+    tracing::info!(backup_id, destination = %backup_dir, tables = snapshot.tables.len(), "backup started");
+    observer
+        .planned(snapshot.tables.len(), snapshot.tables.iter().map(|t| t.estimated_bytes).sum());
+
+    let written = Arc::new(Mutex::new(Vec::<String>::new()));
+    let result = write_backup(plan, source.as_mut(), &snapshot, &store, &written, observer).await;
+    let finished = source.finish().await;
+    let (schema, tables, sequences) = match result.and_then(|r| finished.map(|()| r)) {
+        Ok(parts) => parts,
+        Err(e) => {
+            remove_objects(&store, &written).await;
+            return Err(e);
+        }
+    };
+
+    let totals = Totals {
+        tables: tables.len() as u64,
+        rows: tables.iter().map(|t| t.rows).sum(),
+        raw_bytes: tables.iter().flat_map(|t| &t.chunks).map(|c| c.digest.raw_bytes).sum(),
+        stored_bytes: schema.iter().map(|s| s.digest.stored_bytes).sum::<u64>()
+            + tables.iter().map(Table::stored_bytes).sum::<u64>(),
+    };
+    let manifest = Manifest {
+        format: manifest::FORMAT,
+        tool: Tool::current(),
+        backup_id: backup_id.clone(),
+        status: "complete".into(),
+        started_at,
+        snapshot_at: snapshot.snapshot_at,
+        finished_at: Utc::now(),
+        source: snapshot.info.clone(),
+        consistency: snapshot.consistency.clone(),
+        options: Options {
+            compression: Compression { codec: codec::CODEC_NAME.into(), level: plan.zstd_level },
+            chunk_bytes: plan.chunk_bytes,
+            part_bytes: plan.store.part_size as u64,
+            schemas: snapshot.schemas.clone(),
+            exclude_tables: plan.exclude_tables.iter().map(|t| t.to_string()).collect(),
+        },
+        schema,
+        tables,
+        sequences,
+        requires: snapshot.requires.clone(),
+        skipped: snapshot.skipped.clone(),
+        totals: totals.clone(),
+    };
+    // The commit point: only now does the backup exist.
+    if let Err(e) = store.put(manifest::FILE_NAME, Bytes::from(manifest.to_json()?)).await {
+        remove_objects(&store, &written).await;
+        return Err(e);
+    }
+    let report = BackupReport {
+        backup_id,
+        manifest: store.url(manifest::FILE_NAME),
+        database: snapshot.info.database.clone(),
+        tables: totals.tables,
+        rows: totals.rows,
+        raw_bytes: totals.raw_bytes,
+        stored_bytes: totals.stored_bytes,
+        duration_secs: started.elapsed().as_secs_f64(),
+        consistency: snapshot.consistency.mode.clone(),
+        skipped: snapshot.skipped.clone(),
+    };
+    tracing::info!(backup_id = %report.backup_id, rows = report.rows, stored_bytes = report.stored_bytes, "backup complete");
+    Ok(report)
+}
+
+type Written = Arc<Mutex<Vec<String>>>;
+
+fn record(written: &Written, key: &str) {
+    if let Ok(mut keys) = written.lock() {
+        keys.push(key.to_string());
+    }
+}
+
+/// Best-effort removal of the objects of a failed backup. Without a manifest they are not a
+/// backup anyway; removing them saves the user storage and confusion.
+async fn remove_objects(store: &Arc<dyn Store>, written: &Written) {
+    let keys = written.lock().map(|k| k.clone()).unwrap_or_default();
+    for key in keys {
+        if let Err(e) = store.delete(&key).await {
+            tracing::warn!(key = %store.url(&key), error = %e, "could not remove an object of the failed backup");
+        }
+    }
+}
+
+type BackupParts = (Vec<SchemaObject>, Vec<Table>, Vec<manifest::SequenceValue>);
+
+async fn write_backup(
+    plan: &BackupPlan,
+    source: &mut dyn Source,
+    snapshot: &crate::engine::Snapshot,
+    store: &Arc<dyn Store>,
+    written: &Written,
+    observer: Arc<dyn Observer>,
+) -> Result<BackupParts> {
+    let mut schema = Vec::new();
+    for script in &snapshot.scripts {
+        let key = format!("schema/{}.sql.zst", script.section.file_stem());
+        let lines = script.sql.bytes().filter(|&b| b == b'\n').count() as u64;
+        let (stored, digest) = codec::encode_all(script.sql.as_bytes(), lines, plan.zstd_level)?;
+        store.put(&key, stored).await?;
+        record(written, &key);
+        schema.push(SchemaObject {
+            section: script.section,
+            key,
+            objects: script.statements,
+            digest,
+        });
+    }
+
+    // Biggest tables first, so the parallel workers finish close together.
+    let mut order: Vec<(usize, &TableSpec)> = snapshot.tables.iter().enumerate().collect();
+    order.sort_by(|a, b| b.1.estimated_bytes.cmp(&a.1.estimated_bytes));
+    let queue: Arc<Mutex<VecDeque<(usize, TableSpec)>>> =
+        Arc::new(Mutex::new(order.into_iter().map(|(i, t)| (i, t.clone())).collect()));
+    let workers = plan.jobs.min(snapshot.tables.len());
+    let cancel = CancellationToken::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        let worker = source.worker().await?;
+        let ctx = TableContext {
+            store: store.clone(),
+            store_options: plan.store.clone(),
+            chunk_bytes: plan.chunk_bytes,
+            level: plan.zstd_level,
+            cancel: cancel.clone(),
+            written: written.clone(),
+            observer: observer.clone(),
+        };
+        tasks.spawn(run_worker(worker, queue.clone(), ctx));
+    }
+    let mut tables: Vec<Option<Table>> = vec![None; snapshot.tables.len()];
+    let mut first_error: Option<Error> = None;
+    while let Some(joined) = tasks.join_next().await {
+        let outcome = joined.unwrap_or_else(|e| {
+            Err(Error::Cancelled { reason: format!("worker task failed: {e}") })
+        });
+        match outcome {
+            Ok(done) => {
+                for (index, table) in done {
+                    tables[index] = Some(table);
+                }
+            }
+            Err(e) => {
+                cancel.cancel();
+                // Keep the root cause, not the cancellations it caused in other workers.
+                if first_error.is_none() || matches!(first_error, Some(Error::Cancelled { .. })) {
+                    first_error = Some(e);
+                }
+            }
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    let tables: Vec<Table> = tables.into_iter().flatten().collect();
+    if tables.len() != snapshot.tables.len() {
+        return Err(Error::Cancelled { reason: "not every table was backed up".into() });
+    }
+    let sequences = source.sequences().await?;
+    Ok((schema, tables, sequences))
+}
+
+/// What every table dump needs besides the table itself.
+#[derive(Clone)]
+struct TableContext {
+    store: Arc<dyn Store>,
+    store_options: StoreOptions,
+    chunk_bytes: u64,
+    level: i32,
+    cancel: CancellationToken,
+    written: Written,
+    observer: Arc<dyn Observer>,
+}
+
+async fn run_worker(
+    mut worker: Box<dyn SourceWorker>,
+    queue: Arc<Mutex<VecDeque<(usize, TableSpec)>>>,
+    ctx: TableContext,
+) -> Result<Vec<(usize, Table)>> {
+    let mut done = Vec::new();
+    loop {
+        let next = queue
+            .lock()
+            .map_err(|_| Error::Cancelled { reason: "work queue poisoned".into() })?
+            .pop_front();
+        let Some((index, spec)) = next else { return Ok(done) };
+        if ctx.cancel.is_cancelled() {
+            return Err(Error::Cancelled { reason: "another table failed".into() });
+        }
+        let name = spec.display_name();
+        ctx.observer.table_started(&name);
+        let stream = worker.copy_out(&spec).await?;
+        let table = dump_table(&spec, stream, &ctx).await?;
+        ctx.observer.table_done(&name, table.rows);
+        done.push((index, table));
+    }
+}
+
+async fn dump_table(spec: &TableSpec, stream: RowStream, ctx: &TableContext) -> Result<Table> {
+    let mut rows = stream.peekable();
+    let mut chunks = Vec::new();
+    loop {
+        let key = format!(
+            "data/{}/{}/{:06}.copy.zst",
+            key_segment(&spec.schema),
+            key_segment(&spec.name),
+            chunks.len()
+        );
+        let digest = dump_chunk(&mut rows, &key, ctx).await?;
+        record(&ctx.written, &key);
+        chunks.push(Chunk { key, digest });
+        // Roll over only if rows remain, so no empty trailing chunk is written.
+        if std::pin::Pin::new(&mut rows).peek().await.is_none() {
+            break;
+        }
+    }
+    Ok(Table {
+        schema: spec.schema.clone(),
+        name: spec.name.clone(),
+        columns: spec.columns.clone(),
+        format: spec.format.clone(),
+        rows: chunks.iter().map(|c| c.digest.rows).sum(),
+        chunks,
+    })
+}
+
+enum Raw {
+    Data(Bytes, u64),
+    End,
+}
+
+/// Stream rows into one chunk object until the stream ends or the chunk reaches its size.
+async fn dump_chunk(
+    rows: &mut futures_util::stream::Peekable<RowStream>,
+    key: &str,
+    ctx: &TableContext,
+) -> Result<Digest> {
+    let (raw_tx, mut raw_rx) = mpsc::channel::<Raw>(STAGE_DEPTH);
+    let (stored_tx, stored_rx) = mpsc::channel::<Bytes>(STAGE_DEPTH);
+    let level = ctx.level;
+    let encoder = tokio::task::spawn_blocking(move || -> Result<Digest> {
+        let mut encoder = ChunkEncoder::new(level)?;
+        let closed = || Error::Cancelled { reason: "chunk writer stopped".into() };
+        loop {
+            match raw_rx.blocking_recv() {
+                Some(Raw::Data(bytes, n)) => {
+                    encoder.write(&bytes, n)?;
+                    if let Some(out) = encoder.take(STORED_BATCH_BYTES) {
+                        stored_tx.blocking_send(out).map_err(|_| closed())?;
+                    }
+                }
+                Some(Raw::End) => break,
+                None => return Err(Error::Cancelled { reason: "row reader stopped".into() }),
+            }
+        }
+        let (tail, digest) = encoder.finish()?;
+        if !tail.is_empty() {
+            stored_tx.blocking_send(tail).map_err(|_| closed())?;
+        }
+        Ok(digest)
+    });
+
+    let reader = async {
+        // Owned here so the encoder sees the channel close as soon as the reader stops.
+        let raw_tx = raw_tx;
+        let mut batch = BytesMut::with_capacity(BATCH_BYTES);
+        let mut batch_rows = 0u64;
+        let mut chunk_bytes = 0u64;
+        let send = |tx: &mpsc::Sender<Raw>, msg| {
+            let tx = tx.clone();
+            async move {
+                tx.send(msg)
+                    .await
+                    .map_err(|_| Error::Cancelled { reason: "encoder stopped".into() })
+            }
+        };
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = ctx.cancel.cancelled() => return Err(Error::Cancelled { reason: "another table failed".into() }),
+                next = rows.next() => next,
+            };
+            let Some(item) = next else { break };
+            let item = item?;
+            chunk_bytes += item.bytes.len() as u64;
+            batch.extend_from_slice(&item.bytes);
+            batch_rows += item.rows;
+            if batch.len() >= BATCH_BYTES {
+                ctx.observer.raw_bytes(batch.len() as u64);
+                send(&raw_tx, Raw::Data(batch.split().freeze(), batch_rows)).await?;
+                batch_rows = 0;
+            }
+            if chunk_bytes >= ctx.chunk_bytes {
+                break;
+            }
+        }
+        if !batch.is_empty() {
+            ctx.observer.raw_bytes(batch.len() as u64);
+            send(&raw_tx, Raw::Data(batch.freeze(), batch_rows)).await?;
+        }
+        send(&raw_tx, Raw::End).await
+    };
+
+    let writer = async {
+        // Owned here so the encoder stops as soon as the writer does.
+        let mut stored_rx = stored_rx;
+        let mut part_writer = PartWriter::new(ctx.store.clone(), key, &ctx.store_options);
+        while let Some(bytes) = stored_rx.recv().await {
+            part_writer.write(&bytes).await?;
+        }
+        match encoder.await {
+            Ok(Ok(digest)) => {
+                part_writer.finish().await?;
+                Ok(digest)
+            }
+            Ok(Err(e)) => {
+                part_writer.abort().await;
+                Err(e)
+            }
+            Err(join) => {
+                part_writer.abort().await;
+                Err(Error::Cancelled { reason: format!("encoder thread failed: {join}") })
+            }
+        }
+    };
+
+    let (read, written) = tokio::join!(reader, writer);
+    match (read, written) {
+        (Ok(()), Ok(digest)) => Ok(digest),
+        // Prefer the root cause over the cancellation it caused in the other stage.
+        (Err(e), Err(Error::Cancelled { .. })) | (Err(e), Ok(_)) => Err(e),
+        (_, Err(e)) => Err(e),
+    }
+}

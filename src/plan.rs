@@ -1,0 +1,445 @@
+//! Raw requests become validated plans here, and only here.
+//!
+//! CLI flags (and, later, Lambda events) arrive as strings and optional numbers; a plan holds
+//! parsed URLs, checked limits and defaults filled in, so the orchestrators never re-validate.
+//! Connection strings are wrapped in [`ConnectionUrl`], whose `Debug` and `Display` never show
+//! the password: that is how secrets stay out of logs, errors and reports.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+
+use crate::codec::DEFAULT_ZSTD_LEVEL;
+use crate::error::{Error, Result};
+use crate::store::{Location, StoreOptions};
+
+/// Default size after which a table's output rolls over to the next chunk object: 1 GiB of raw
+/// bytes. Large enough that most tables are one object, small enough that a chunk stays well
+/// under S3's 10,000-part limit at the default part size, restores in one transaction of
+/// bounded length, and is the unit a future resumable restore retries.
+pub const DEFAULT_CHUNK_BYTES: u64 = 1 << 30;
+
+/// Smallest accepted chunk size (tests use small chunks to exercise rollover).
+pub const MIN_CHUNK_BYTES: u64 = 1024;
+
+/// Default number of worker connections reading tables in parallel.
+pub const DEFAULT_JOBS: usize = 2;
+
+pub const MAX_JOBS: usize = 64;
+
+/// Database engines streamdump speaks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineKind {
+    Postgres,
+}
+
+/// A database connection string; the password is never displayed.
+#[derive(Clone)]
+pub struct ConnectionUrl {
+    secret: String,
+    redacted: String,
+    engine: EngineKind,
+    database: String,
+}
+
+impl ConnectionUrl {
+    pub fn parse(what: &str, raw: &str) -> Result<Self> {
+        let redacted = redact_url(raw);
+        let bad = |reason: String| Error::invalid(format!("{what} '{redacted}'"), reason);
+        let url = url::Url::parse(raw).map_err(|e| bad(e.to_string()))?;
+        let engine = match url.scheme() {
+            "postgres" | "postgresql" => EngineKind::Postgres,
+            "mysql" | "mariadb" => {
+                return Err(bad(
+                    "MySQL/MariaDB support is not available in this version yet".into()
+                ));
+            }
+            other => {
+                return Err(bad(format!("unsupported scheme '{other}' (expected postgres://)")));
+            }
+        };
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(bad("missing host".into()));
+        }
+        let database = url.path().trim_start_matches('/');
+        let database = percent_decode(database);
+        if database.is_empty() || database.contains('/') {
+            return Err(bad(
+                "the URL must name one database: postgres://user@host:port/dbname".into()
+            ));
+        }
+        Ok(ConnectionUrl { secret: raw.to_string(), redacted, engine, database })
+    }
+
+    /// The full connection string, password included: pass it to a driver, never print it.
+    pub fn expose(&self) -> &str {
+        &self.secret
+    }
+
+    pub fn engine(&self) -> EngineKind {
+        self.engine
+    }
+
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// The same server with another database (used by `restore --create`).
+    pub fn with_database(&self, database: &str) -> Result<Self> {
+        let mut url = url::Url::parse(&self.secret)
+            .map_err(|e| Error::invalid(format!("URL '{}'", self.redacted), e))?;
+        url.set_path(&format!("/{}", utf8_percent_encode(database)));
+        ConnectionUrl::parse("URL", url.as_str())
+    }
+}
+
+impl fmt::Display for ConnectionUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted)
+    }
+}
+
+impl fmt::Debug for ConnectionUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ConnectionUrl({})", self.redacted)
+    }
+}
+
+/// Replace the password of a URL-shaped string with `***`, even when the string does not parse.
+pub fn redact_url(raw: &str) -> String {
+    if let Ok(mut url) = url::Url::parse(raw) {
+        if url.password().is_some() && url.set_password(Some("***")).is_ok() {
+            return url.to_string();
+        }
+        if url.password().is_none() && !raw.contains("password") {
+            return url.to_string();
+        }
+    }
+    // Unparseable or with a password in the query: blank everything between "://" and the last
+    // '@' of the authority, and any password=... parameter.
+    let mut out = raw.to_string();
+    if let Some(start) = out.find("://").map(|i| i + 3) {
+        let authority_end = out[start..].find('/').map_or(out.len(), |i| start + i);
+        if let Some(at) = out[start..authority_end].rfind('@') {
+            out.replace_range(start..start + at, "***");
+        }
+    }
+    if let Some(p) = out.find("password=") {
+        let end = out[p..].find('&').map_or(out.len(), |i| p + i);
+        out.replace_range(p + "password=".len()..end, "***");
+    }
+    out
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+fn utf8_percent_encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
+}
+
+/// Escape one path segment of an object key (a schema, table or database name): bytes outside
+/// `[A-Za-z0-9_-]` become `%XX`, so any identifier (slashes, dots, spaces, unicode) maps to a
+/// safe, reversible, collision-free key segment.
+pub fn key_segment(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if out.is_empty() { "%".to_string() } else { out }
+}
+
+/// A new backup id: UTC time to the second (sorts by time, no colons) and 4 random hex digits.
+pub fn new_backup_id(now: DateTime<Utc>) -> String {
+    format!("{}-{:04x}", now.format("%Y%m%dT%H%M%SZ"), rand::random::<u16>())
+}
+
+/// A table named by `--exclude-table`: `schema.table`, or `table` in any selected schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TablePattern {
+    pub schema: Option<String>,
+    pub name: String,
+}
+
+impl TablePattern {
+    pub fn parse(raw: &str) -> Result<Self> {
+        let bad = |reason: &str| Error::invalid(format!("table name '{raw}'"), reason);
+        let parts = split_qualified(raw).ok_or_else(|| bad("unbalanced double quotes"))?;
+        match parts.as_slice() {
+            [name] if !name.is_empty() => Ok(TablePattern { schema: None, name: name.clone() }),
+            [schema, name] if !schema.is_empty() && !name.is_empty() => {
+                Ok(TablePattern { schema: Some(schema.clone()), name: name.clone() })
+            }
+            _ => Err(bad("expected table or schema.table (quote names containing dots: \"a.b\")")),
+        }
+    }
+
+    pub fn matches(&self, schema: &str, name: &str) -> bool {
+        self.name == name && self.schema.as_deref().is_none_or(|s| s == schema)
+    }
+}
+
+impl fmt::Display for TablePattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.schema {
+            Some(s) => write!(f, "{s}.{}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// Split `a.b` / `"a.b".c` into unquoted parts; `None` on unbalanced quotes.
+fn split_qualified(raw: &str) -> Option<Vec<String>> {
+    let mut parts = vec![String::new()];
+    let mut chars = raw.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                parts.last_mut()?.push('"');
+            }
+            ('"', _) => quoted = !quoted,
+            ('.', false) => parts.push(String::new()),
+            (c, _) => parts.last_mut()?.push(c),
+        }
+    }
+    (!quoted).then_some(parts)
+}
+
+/// Everything a backup needs, validated.
+#[derive(Debug, Clone)]
+pub struct BackupPlan {
+    pub source: ConnectionUrl,
+    pub destination: Location,
+    /// Empty: every non-system schema.
+    pub schemas: Vec<String>,
+    pub exclude_tables: Vec<TablePattern>,
+    pub jobs: usize,
+    pub chunk_bytes: u64,
+    pub zstd_level: i32,
+    pub store: StoreOptions,
+    /// Record objects the DDL generator cannot reproduce instead of failing.
+    pub skip_unsupported: bool,
+}
+
+/// A backup request as it arrives (CLI flags; later Lambda events), before validation.
+#[derive(Debug, Clone, Default)]
+pub struct BackupRequest {
+    pub source: String,
+    pub destination: String,
+    pub schemas: Vec<String>,
+    pub exclude_tables: Vec<String>,
+    pub jobs: Option<usize>,
+    pub chunk_bytes: Option<u64>,
+    pub zstd_level: Option<i32>,
+    pub store: StoreOptions,
+    pub skip_unsupported: bool,
+}
+
+impl BackupRequest {
+    pub fn plan(self) -> Result<BackupPlan> {
+        let source = ConnectionUrl::parse("source URL", &self.source)?;
+        let destination = Location::parse(&self.destination)?;
+        let mut schemas = Vec::new();
+        for s in self.schemas {
+            if s.is_empty() {
+                return Err(Error::invalid("schema", "empty schema name"));
+            }
+            if !schemas.contains(&s) {
+                schemas.push(s);
+            }
+        }
+        let exclude_tables = self
+            .exclude_tables
+            .iter()
+            .map(|t| TablePattern::parse(t))
+            .collect::<Result<Vec<_>>>()?;
+        let jobs = self.jobs.unwrap_or(DEFAULT_JOBS);
+        if jobs == 0 || jobs > MAX_JOBS {
+            return Err(Error::invalid("jobs", format!("{jobs} is outside 1..={MAX_JOBS}")));
+        }
+        let chunk_bytes = self.chunk_bytes.unwrap_or(DEFAULT_CHUNK_BYTES);
+        if chunk_bytes < MIN_CHUNK_BYTES {
+            return Err(Error::invalid(
+                "chunk size",
+                format!("{chunk_bytes} is below {MIN_CHUNK_BYTES} bytes"),
+            ));
+        }
+        let zstd_level = self.zstd_level.unwrap_or(DEFAULT_ZSTD_LEVEL);
+        if !(1..=19).contains(&zstd_level) {
+            return Err(Error::invalid("zstd level", format!("{zstd_level} is outside 1..=19")));
+        }
+        self.store.validate()?;
+        Ok(BackupPlan {
+            source,
+            destination,
+            schemas,
+            exclude_tables,
+            jobs,
+            chunk_bytes,
+            zstd_level,
+            store: self.store,
+            skip_unsupported: self.skip_unsupported,
+        })
+    }
+}
+
+/// Everything a restore needs, validated.
+#[derive(Debug, Clone)]
+pub struct RestorePlan {
+    /// The manifest's directory and the manifest's key in it.
+    pub backup: Location,
+    pub manifest_key: String,
+    pub target: ConnectionUrl,
+    pub jobs: usize,
+    pub replace: bool,
+    pub create: bool,
+    pub store: StoreOptions,
+}
+
+/// Parse a manifest URL into the backup directory and the manifest's key. A URL naming the
+/// backup directory itself (without `manifest.json`) is accepted too.
+pub fn manifest_location(raw: &str) -> Result<(Location, String)> {
+    let location = Location::parse(raw)?;
+    let location = if raw.trim_end_matches('/').ends_with(".json") {
+        location
+    } else {
+        location.join(crate::manifest::FILE_NAME)
+    };
+    location
+        .split_last()
+        .ok_or_else(|| Error::invalid(format!("manifest URL '{raw}'"), "does not name a file"))
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RestoreRequest {
+    pub from: String,
+    pub target: String,
+    pub jobs: Option<usize>,
+    pub replace: bool,
+    pub create: bool,
+    pub store: StoreOptions,
+}
+
+impl RestoreRequest {
+    pub fn plan(self) -> Result<RestorePlan> {
+        let (backup, manifest_key) = manifest_location(&self.from)?;
+        let target = ConnectionUrl::parse("target URL", &self.target)?;
+        let jobs = self.jobs.unwrap_or(DEFAULT_JOBS);
+        if jobs == 0 || jobs > MAX_JOBS {
+            return Err(Error::invalid("jobs", format!("{jobs} is outside 1..={MAX_JOBS}")));
+        }
+        self.store.validate()?;
+        Ok(RestorePlan {
+            backup,
+            manifest_key,
+            target,
+            jobs,
+            replace: self.replace,
+            create: self.create,
+            store: self.store,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_show() {
+        let url =
+            ConnectionUrl::parse("source URL", "postgres://app:s3cr%40t@db:5432/shop").unwrap();
+        assert_eq!(url.to_string(), "postgres://app:***@db:5432/shop");
+        assert!(!format!("{url:?}").contains("s3cr"));
+        assert_eq!(url.database(), "shop");
+        for raw in [
+            "postgres://app:hunter2@db:5432/",
+            "postgres://app:hunter2@:5432/x",
+            "mysql://u:hunter2@h/db",
+            "ftp://u:hunter2@h/db",
+        ] {
+            let err = ConnectionUrl::parse("source URL", raw).unwrap_err().to_string();
+            assert!(!err.contains("hunter2"), "{err}");
+            assert!(err.contains("source URL"), "{err}");
+        }
+        assert_eq!(redact_url("postgres://u:p@w@h/db"), "postgres://u:***@h/db");
+        assert!(!redact_url("host=h password=hunter2 dbname=x").contains("hunter2"));
+        assert!(!redact_url("postgres://h/db?password=hunter2&x=1").contains("hunter2"));
+    }
+
+    #[test]
+    fn key_segments_are_safe_and_distinct() {
+        assert_eq!(key_segment("orders"), "orders");
+        assert_eq!(key_segment("My Table"), "My%20Table");
+        assert_eq!(key_segment("a/b"), "a%2Fb");
+        assert_eq!(key_segment(".."), "%2E%2E");
+        assert_eq!(key_segment("é"), "%C3%A9");
+        assert_ne!(key_segment("a.b"), key_segment("a%2Eb"));
+    }
+
+    #[test]
+    fn backup_ids_sort_by_time_and_have_no_colon() {
+        let a = new_backup_id("2026-11-25T21:04:54Z".parse().unwrap());
+        let b = new_backup_id("2026-11-25T21:04:55Z".parse().unwrap());
+        assert!(a.starts_with("20261125T210454Z-") && a.len() == 21, "{a}");
+        assert!(!a.contains(':'));
+        assert!(a < b);
+    }
+
+    #[test]
+    fn table_patterns() {
+        let p = TablePattern::parse("sales.orders").unwrap();
+        assert!(p.matches("sales", "orders") && !p.matches("public", "orders"));
+        let p = TablePattern::parse("orders").unwrap();
+        assert!(p.matches("sales", "orders") && p.matches("public", "orders"));
+        let p = TablePattern::parse("\"we.ird\".\"x\"\"y\"").unwrap();
+        assert!(p.matches("we.ird", "x\"y"));
+        assert!(TablePattern::parse("a.b.c").is_err());
+        assert!(TablePattern::parse("\"a").is_err());
+    }
+
+    #[test]
+    fn backup_request_validation_names_the_field() {
+        let ok = BackupRequest {
+            source: "postgres://u@h/db".into(),
+            destination: "file:///tmp/x".into(),
+            ..Default::default()
+        };
+        let plan = ok.clone().plan().unwrap();
+        assert_eq!(
+            (plan.jobs, plan.chunk_bytes, plan.zstd_level),
+            (DEFAULT_JOBS, DEFAULT_CHUNK_BYTES, DEFAULT_ZSTD_LEVEL)
+        );
+        let err = BackupRequest { jobs: Some(0), ..ok.clone() }.plan().unwrap_err().to_string();
+        assert!(err.contains("jobs"), "{err}");
+        let err =
+            BackupRequest { zstd_level: Some(40), ..ok.clone() }.plan().unwrap_err().to_string();
+        assert!(err.contains("zstd level"), "{err}");
+        let err = BackupRequest { destination: "bucket/x".into(), ..ok.clone() }
+            .plan()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bucket/x"), "{err}");
+        let err =
+            BackupRequest { source: "not a url".into(), ..ok }.plan().unwrap_err().to_string();
+        assert!(err.contains("source URL"), "{err}");
+    }
+
+    #[test]
+    fn manifest_urls() {
+        let (dir, key) = manifest_location("s3://b-1/p/db/id/manifest.json").unwrap();
+        assert_eq!((dir.to_string().as_str(), key.as_str()), ("s3://b-1/p/db/id", "manifest.json"));
+        let (dir, key) = manifest_location("file:///x/db/id/").unwrap();
+        assert_eq!((dir.to_string().as_str(), key.as_str()), ("file:///x/db/id", "manifest.json"));
+    }
+}

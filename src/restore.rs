@@ -1,0 +1,275 @@
+//! Orchestrates a restore: manifest -> preflight -> pre-data -> data -> sequences -> post-data
+//! -> ANALYZE.
+//!
+//! Nothing in the target is touched until the manifest parsed, the schema scripts downloaded and
+//! verified, and the target's preflight passed. Each data chunk streams from the store through
+//! the verifying decoder into its own COPY transaction: the decoder's verdict arrives as the
+//! stream's last item, before the loader commits, so a corrupt chunk never becomes visible. If
+//! the restore fails part-way, every table left partly loaded is emptied, so no table looks
+//! complete when it is not.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::backup::Observer;
+use crate::codec::{ChunkDecoder, Digest};
+use crate::engine::postgres::PostgresTarget;
+use crate::engine::{Loader, RawStream, Target};
+use crate::error::{Error, Result};
+use crate::manifest::{Manifest, Section};
+use crate::plan::{EngineKind, RestorePlan};
+use crate::store::{self, ByteStream, Store};
+
+/// What a finished restore reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreReport {
+    pub backup_id: String,
+    pub target: String,
+    pub tables: u64,
+    pub rows: u64,
+    pub raw_bytes: u64,
+    pub sequences: u64,
+    pub duration_secs: f64,
+}
+
+/// Read and parse a backup's manifest; errors name its URL.
+pub async fn read_manifest(store: &Arc<dyn Store>, key: &str) -> Result<Manifest> {
+    let url = store.url(key);
+    let bytes = match store.get_bytes(key).await {
+        Ok(bytes) => bytes,
+        Err(Error::NotFound { .. }) => {
+            return Err(Error::manifest(
+                url,
+                "not found (a backup without a manifest is incomplete or does not exist)",
+            ));
+        }
+        Err(e) => return Err(e),
+    };
+    Manifest::from_json(&url, &bytes)
+}
+
+enum Decode {
+    Start(Arc<dyn Store>, String),
+    Reading(ByteStream, Box<ChunkDecoder>),
+    Done,
+}
+
+/// An object's raw bytes, verified as they stream: decoding errors, and at the end any
+/// mismatch with `expect`, arrive as an `Err` item naming the object's URL.
+pub fn verified_stream(
+    store: Arc<dyn Store>,
+    key: &str,
+    expect: Digest,
+    check_rows: bool,
+) -> RawStream {
+    let start = Decode::Start(store, key.to_string());
+    Box::pin(futures_util::stream::unfold(start, move |state| {
+        let expect = expect.clone();
+        async move {
+            let (mut stored, mut decoder) = match state {
+                Decode::Done => return None,
+                Decode::Start(store, key) => {
+                    let url = store.url(&key);
+                    let opened = match store.get(&key).await {
+                        Ok(stream) => ChunkDecoder::new(url).map(|d| (stream, Box::new(d))),
+                        Err(e) => Err(e),
+                    };
+                    match opened {
+                        Ok(pair) => pair,
+                        Err(e) => return Some((Err(e), Decode::Done)),
+                    }
+                }
+                Decode::Reading(stored, decoder) => (stored, decoder),
+            };
+            loop {
+                match stored.next().await {
+                    Some(Ok(bytes)) => match decoder.decode(&bytes) {
+                        Ok(raw) if raw.is_empty() => continue,
+                        Ok(raw) => return Some((Ok(raw), Decode::Reading(stored, decoder))),
+                        Err(e) => return Some((Err(e), Decode::Done)),
+                    },
+                    Some(Err(e)) => return Some((Err(e), Decode::Done)),
+                    None => {
+                        return match decoder.finish(&expect, check_rows) {
+                            Ok(_) => None,
+                            Err(e) => Some((Err(e), Decode::Done)),
+                        };
+                    }
+                }
+            }
+        }
+    }))
+}
+
+/// Download and verify a small object (a schema script) as text.
+async fn read_script(store: &Arc<dyn Store>, key: &str, expect: &Digest) -> Result<String> {
+    let parts: Vec<Bytes> =
+        verified_stream(store.clone(), key, expect.clone(), false).try_collect().await?;
+    String::from_utf8(parts.concat())
+        .map_err(|_| Error::integrity(store.url(key), "schema script is not UTF-8"))
+}
+
+pub async fn run(plan: &RestorePlan, observer: Arc<dyn Observer>) -> Result<RestoreReport> {
+    let started = Instant::now();
+    let store = store::open(&plan.backup, &plan.store).await?;
+    let manifest = read_manifest(&store, &plan.manifest_key).await?;
+    let engine = match manifest.source.engine.as_str() {
+        "postgres" => EngineKind::Postgres,
+        other => {
+            return Err(Error::manifest(
+                store.url(&plan.manifest_key),
+                format!("engine '{other}' cannot be restored by this version"),
+            ));
+        }
+    };
+    if engine != plan.target.engine() {
+        return Err(Error::invalid(
+            format!("target URL '{}'", plan.target),
+            format!("the backup is of a {} database", manifest.source.engine),
+        ));
+    }
+    let mut scripts = Vec::new();
+    for object in &manifest.schema {
+        scripts.push((
+            object.section,
+            object.key.clone(),
+            read_script(&store, &object.key, &object.digest).await?,
+        ));
+    }
+    let target: Arc<dyn Target> = Arc::new(
+        PostgresTarget::connect(plan.target.clone(), &manifest.source.encoding, plan.create)
+            .await?,
+    );
+    target.preflight(&manifest.options.schemas, &manifest.requires, plan.replace).await?;
+    tracing::info!(backup_id = %manifest.backup_id, target = %plan.target, "restore started");
+    for (section, key, sql) in &scripts {
+        if *section == Section::PreData {
+            target.execute_script(sql, &store.url(key)).await?;
+        }
+    }
+    observer.planned(manifest.tables.len(), manifest.totals.raw_bytes);
+
+    let rows = load_data(plan, &manifest, &store, &target, observer).await?;
+    target.set_sequences(&manifest.sequences).await?;
+    for (section, key, sql) in &scripts {
+        if *section == Section::PostData {
+            target.execute_script(sql, &store.url(key)).await?;
+        }
+    }
+    target.analyze(&manifest.tables).await?;
+    let report = RestoreReport {
+        backup_id: manifest.backup_id.clone(),
+        target: plan.target.to_string(),
+        tables: manifest.tables.len() as u64,
+        rows,
+        raw_bytes: manifest.totals.raw_bytes,
+        sequences: manifest.sequences.len() as u64,
+        duration_secs: started.elapsed().as_secs_f64(),
+    };
+    tracing::info!(backup_id = %report.backup_id, rows, "restore complete");
+    Ok(report)
+}
+
+/// Per table: chunks committed so far.
+type Progress = Arc<Mutex<Vec<usize>>>;
+
+async fn load_data(
+    plan: &RestorePlan,
+    manifest: &Manifest,
+    store: &Arc<dyn Store>,
+    target: &Arc<dyn Target>,
+    observer: Arc<dyn Observer>,
+) -> Result<u64> {
+    let work: VecDeque<(usize, usize)> = manifest
+        .tables
+        .iter()
+        .enumerate()
+        .flat_map(|(t, table)| (0..table.chunks.len()).map(move |c| (t, c)))
+        .collect();
+    let queue = Arc::new(Mutex::new(work));
+    let committed: Progress = Arc::new(Mutex::new(vec![0; manifest.tables.len()]));
+    let manifest = Arc::new(manifest.clone());
+    let cancel = CancellationToken::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    let jobs = plan.jobs.min(queue.lock().map(|q| q.len()).unwrap_or(0));
+    for _ in 0..jobs {
+        let loader = target.loader().await?;
+        tasks.spawn(run_loader(
+            loader,
+            queue.clone(),
+            manifest.clone(),
+            store.clone(),
+            committed.clone(),
+            cancel.clone(),
+            observer.clone(),
+        ));
+    }
+    let mut rows = 0;
+    let mut first_error: Option<Error> = None;
+    while let Some(joined) = tasks.join_next().await {
+        match joined.unwrap_or_else(|e| {
+            Err(Error::Cancelled { reason: format!("loader task failed: {e}") })
+        }) {
+            Ok(n) => rows += n,
+            Err(e) => {
+                cancel.cancel();
+                if first_error.is_none() || matches!(first_error, Some(Error::Cancelled { .. })) {
+                    first_error = Some(e);
+                }
+            }
+        }
+    }
+    let Some(error) = first_error else { return Ok(rows) };
+    let done = committed.lock().map(|c| c.clone()).unwrap_or_default();
+    for (table, loaded) in manifest.tables.iter().zip(done) {
+        if loaded > 0 && loaded < table.chunks.len() {
+            if let Err(e) = target.empty_table(table).await {
+                tracing::warn!(table = %table.display_name(), error = %e, "could not empty a partly loaded table");
+            }
+        }
+    }
+    Err(error)
+}
+
+async fn run_loader(
+    mut loader: Box<dyn Loader>,
+    queue: Arc<Mutex<VecDeque<(usize, usize)>>>,
+    manifest: Arc<Manifest>,
+    store: Arc<dyn Store>,
+    committed: Progress,
+    cancel: CancellationToken,
+    observer: Arc<dyn Observer>,
+) -> Result<u64> {
+    let mut rows = 0;
+    loop {
+        if cancel.is_cancelled() {
+            return Err(Error::Cancelled { reason: "another chunk failed".into() });
+        }
+        let next = queue
+            .lock()
+            .map_err(|_| Error::Cancelled { reason: "work queue poisoned".into() })?
+            .pop_front();
+        let Some((t, c)) = next else { return Ok(rows) };
+        let table = &manifest.tables[t];
+        let chunk = &table.chunks[c];
+        if c == 0 {
+            observer.table_started(&table.display_name());
+        }
+        let data = verified_stream(store.clone(), &chunk.key, chunk.digest.clone(), true);
+        let url = store.url(&chunk.key);
+        rows += loader.load_chunk(table, &url, data, chunk.digest.rows).await?;
+        observer.raw_bytes(chunk.digest.raw_bytes);
+        if let Ok(mut done) = committed.lock() {
+            done[t] += 1;
+            if done[t] == table.chunks.len() {
+                observer.table_done(&table.display_name(), table.rows);
+            }
+        }
+    }
+}
