@@ -198,7 +198,7 @@ async fn write_backup(
 
     // Biggest tables first, so the parallel workers finish close together.
     let mut order: Vec<(usize, &TableSpec)> = snapshot.tables.iter().enumerate().collect();
-    order.sort_by(|a, b| b.1.estimated_bytes.cmp(&a.1.estimated_bytes));
+    order.sort_by_key(|(_, t)| std::cmp::Reverse(t.estimated_bytes));
     let queue: Arc<Mutex<VecDeque<(usize, TableSpec)>>> =
         Arc::new(Mutex::new(order.into_iter().map(|(i, t)| (i, t.clone())).collect()));
     let workers = plan.jobs.min(snapshot.tables.len());

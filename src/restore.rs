@@ -228,10 +228,11 @@ async fn load_data(
     let Some(error) = first_error else { return Ok(rows) };
     let done = committed.lock().map(|c| c.clone()).unwrap_or_default();
     for (table, loaded) in manifest.tables.iter().zip(done) {
-        if loaded > 0 && loaded < table.chunks.len() {
-            if let Err(e) = target.empty_table(table).await {
-                tracing::warn!(table = %table.display_name(), error = %e, "could not empty a partly loaded table");
-            }
+        if loaded > 0
+            && loaded < table.chunks.len()
+            && let Err(e) = target.empty_table(table).await
+        {
+            tracing::warn!(table = %table.display_name(), error = %e, "could not empty a partly loaded table");
         }
     }
     Err(error)

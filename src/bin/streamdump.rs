@@ -196,7 +196,7 @@ fn parse_size(raw: &str) -> Result<u64, String> {
 struct Bar(ProgressBar);
 
 impl Bar {
-    fn new(verb: &'static str) -> Arc<dyn Observer> {
+    fn observer(verb: &'static str) -> Arc<dyn Observer> {
         if !std::io::stderr().is_terminal() {
             return Arc::new(Quiet);
         }
@@ -257,8 +257,11 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 skip_unsupported: args.skip_unsupported,
             };
             let plan = request.plan()?;
-            let observer =
-                if args.json { Arc::new(Quiet) as Arc<dyn Observer> } else { Bar::new("backup") };
+            let observer = if args.json {
+                Arc::new(Quiet) as Arc<dyn Observer>
+            } else {
+                Bar::observer("backup")
+            };
             let report = backup::run(&plan, observer).await?;
             if args.json {
                 print_json(&report)?;
@@ -291,8 +294,11 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 store: args.store.options()?,
             };
             let plan = request.plan()?;
-            let observer =
-                if args.json { Arc::new(Quiet) as Arc<dyn Observer> } else { Bar::new("restore") };
+            let observer = if args.json {
+                Arc::new(Quiet) as Arc<dyn Observer>
+            } else {
+                Bar::observer("restore")
+            };
             let report = restore::run(&plan, observer).await?;
             if args.json {
                 print_json(&report)?;

@@ -351,10 +351,10 @@ impl PartWriter {
     pub async fn abort(&mut self) {
         self.in_flight.abort_all();
         while self.in_flight.join_next().await.is_some() {}
-        if let Some(mut upload) = self.upload.take() {
-            if let Err(e) = upload.abort().await {
-                tracing::warn!(key = %self.key, error = %e, "aborting multipart upload failed");
-            }
+        if let Some(mut upload) = self.upload.take()
+            && let Err(e) = upload.abort().await
+        {
+            tracing::warn!(key = %self.key, error = %e, "aborting multipart upload failed");
         }
         self.buffer.clear();
     }

@@ -20,8 +20,10 @@ use std::sync::Mutex;
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::retry::RetryConfig;
-use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::RequestId as _;
 use aws_sdk_s3::primitives::ByteStream as SdkByteStream;
 use aws_sdk_s3::types::{
     ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart,
@@ -194,12 +196,11 @@ impl S3Store {
     }
 
     /// A failed request on `key`, as our error naming the object's URL.
-    fn error<E, R>(&self, key: &str, error: SdkError<E, R>) -> Error
+    fn error<E>(&self, key: &str, error: SdkError<E, HttpResponse>) -> Error
     where
-        E: std::error::Error + 'static,
-        R: fmt::Debug,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        Error::store(self.url(key), DisplayErrorContext(&error))
+        Error::store(self.url(key), describe(&error))
     }
 }
 
@@ -325,6 +326,26 @@ impl Store for S3Store {
     }
 }
 
+/// A failed request in one line. When the server answered: its error code, message, HTTP status
+/// and request id (what AWS support asks for). Otherwise the SDK's error chain, which says what
+/// went wrong on the way (connection refused, timeout, credentials). `DisplayErrorContext` alone
+/// would also print the raw response, body included, for service errors.
+fn describe<E>(error: &SdkError<E, HttpResponse>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let SdkError::ServiceError(service) = error else {
+        return DisplayErrorContext(error).to_string();
+    };
+    let status = service.raw().status().as_u16();
+    let request_id = error.request_id().map(|id| format!(", request id {id}")).unwrap_or_default();
+    let code = service.err().code().unwrap_or("unknown error");
+    match service.err().message() {
+        Some(message) => format!("{code}: {message} (HTTP {status}{request_id})"),
+        None => format!("{code} (HTTP {status}{request_id})"),
+    }
+}
+
 /// base64 of the SHA-256 of `data`: the form of `x-amz-checksum-sha256`.
 fn sha256_base64(data: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(Sha256::digest(data))
@@ -384,9 +405,7 @@ impl Upload for S3Upload {
                 .body(SdkByteStream::from(data))
                 .send()
                 .await
-                .map_err(|e| {
-                    Error::store(&url, format!("part {part_number}: {}", DisplayErrorContext(&e)))
-                })?;
+                .map_err(|e| Error::store(&url, format!("part {part_number}: {}", describe(&e))))?;
             let e_tag = output.e_tag().ok_or_else(|| {
                 Error::store(&url, format!("part {part_number}: UploadPart returned no ETag"))
             })?;
@@ -428,7 +447,7 @@ impl Upload for S3Upload {
             .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
             .send()
             .await
-            .map_err(|e| Error::store(&self.url, DisplayErrorContext(&e)))?;
+            .map_err(|e| Error::store(&self.url, describe(&e)))?;
         self.finished = true;
         Ok(())
     }
@@ -446,7 +465,7 @@ impl Upload for S3Upload {
             Ok(_) => {}
             // Already gone (aborted before, or expired by a lifecycle rule): nothing is left.
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_upload()) => {}
-            Err(e) => return Err(Error::store(&self.url, DisplayErrorContext(&e))),
+            Err(e) => return Err(Error::store(&self.url, describe(&e))),
         }
         self.finished = true;
         Ok(())
@@ -473,7 +492,7 @@ impl Drop for S3Upload {
         let url = self.url.clone();
         runtime.spawn(async move {
             if let Err(e) = request.send().await {
-                tracing::warn!(key = %url, error = %DisplayErrorContext(&e), "aborting dropped multipart upload failed");
+                tracing::warn!(key = %url, error = %describe(&e), "aborting dropped multipart upload failed");
             }
         });
     }

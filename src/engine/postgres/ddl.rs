@@ -165,10 +165,10 @@ pub(super) async fn generate(
         .map_err(db_err("reading schemas"))?
     {
         pre.push(row.get(0));
-        if let Some(comment) = row.get::<_, Option<String>>(1) {
-            if !comment.contains("'standard public schema'") {
-                pre.push(&comment);
-            }
+        if let Some(comment) = row.get::<_, Option<String>>(1)
+            && !comment.contains("'standard public schema'")
+        {
+            pre.push(&comment);
         }
     }
 
@@ -248,10 +248,10 @@ pub(super) async fn generate(
         }
         pre.push(row.get(2));
         sequences.push((schema, name));
-        if let (Some(owner), Some(stmt)) = (owner, row.get::<_, Option<String>>(4)) {
-            if table_names.contains_key(&owner) {
-                owned_by.push(stmt);
-            }
+        if let (Some(owner), Some(stmt)) = (owner, row.get::<_, Option<String>>(4))
+            && table_names.contains_key(&owner)
+        {
+            owned_by.push(stmt);
         }
     }
 

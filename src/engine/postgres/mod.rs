@@ -69,8 +69,20 @@ fn db_err(context: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> E
     move |e| Error::database(context, describe(&e))
 }
 
+/// `application_name` of our connections, unless the URL sets one: lets a DBA see (and a test
+/// find) what streamdump is doing in `pg_stat_activity`.
+pub const APPLICATION_NAME: &str = "streamdump";
+
 async fn connect(url: &ConnectionUrl) -> Result<Client> {
-    let (client, connection) = tokio_postgres::connect(url.expose(), NoTls)
+    let mut config: tokio_postgres::Config = url
+        .expose()
+        .parse()
+        .map_err(|e: tokio_postgres::Error| Error::invalid(format!("URL '{url}'"), describe(&e)))?;
+    if config.get_application_name().is_none() {
+        config.application_name(APPLICATION_NAME);
+    }
+    let (client, connection) = config
+        .connect(NoTls)
         .await
         .map_err(|e| Error::Connect { target: url.to_string(), reason: describe(&e) })?;
     tokio::spawn(async move {
@@ -504,7 +516,7 @@ impl Loader for PostgresLoader {
         };
         let sink =
             tx.copy_in::<_, bytes::Bytes>(sql.as_str()).await.map_err(db_err(context.clone()))?;
-        let mut sink = std::pin::pin!(sink);
+        let mut sink = Box::pin(sink);
         let mut failure = None;
         while let Some(item) = data.next().await {
             match item {
