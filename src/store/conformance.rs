@@ -397,6 +397,23 @@ async fn keys_that_leave_the_root_are_rejected(b: &Backend) {
     assert!(matches!(list, Err(Error::InvalidInput { .. })), "list '../': {list:?}");
 }
 
+/// A wrong bucket is a configuration error to report, not a missing object to shrug at.
+#[tokio::test]
+async fn s3_get_from_a_missing_bucket_is_a_store_error_naming_the_bucket() {
+    let (config, options, _) = s3_test_config().await;
+    let bucket = format!("no-such-bucket-{:016x}", rand::random::<u64>());
+    let location = Location::S3 { bucket: bucket.clone(), prefix: "x".into() };
+    let store = S3Store::with_sdk_config(location, &config, &options).expect("open");
+    match store.get("manifest.json").await {
+        Err(Error::Store { key, message }) => {
+            assert!(key.contains(&bucket), "key {key} should name the bucket");
+            assert!(message.contains("NoSuchBucket"), "message: {message}");
+        }
+        Err(other) => panic!("expected a store error, got: {other}"),
+        Ok(_) => panic!("got an object from a bucket that does not exist"),
+    }
+}
+
 /// Run each check against every backend, as `local::<check>` and `s3::<check>`.
 macro_rules! conformance {
     ($($check:ident),* $(,)?) => {

@@ -37,7 +37,8 @@ use super::local::{validate_key, validate_prefix};
 use super::*;
 
 /// The region used when neither the environment nor the profile names one: S3-compatible servers
-/// accept any, and real S3 redirects requests signed for the wrong one with a clear error.
+/// accept any, and real S3 answers a request signed for the wrong region with an error naming the
+/// right one.
 const DEFAULT_REGION: &str = "us-east-1";
 
 /// S3 numbers parts 1 to 10,000; an object needing more must use a larger part size.
@@ -271,9 +272,11 @@ impl Store for S3Store {
             .send()
             .await
             .map_err(|e| {
-                let missing = e.as_service_error().is_some_and(|s| s.is_no_such_key())
-                    || e.raw_response().is_some_and(|r| r.status().as_u16() == 404);
-                if missing { Error::NotFound { key: self.url(key) } } else { self.error(key, e) }
+                if is_missing_object(&e) {
+                    Error::NotFound { key: self.url(key) }
+                } else {
+                    self.error(key, e)
+                }
             })?;
         // The body arrives as the network delivers it; a failure mid-way (including the SDK's
         // check of a whole-object checksum at the end) ends the stream with an error.
@@ -320,9 +323,21 @@ impl Store for S3Store {
         match self.client.delete_object().bucket(&self.bucket).key(object).send().await {
             Ok(_) => Ok(()),
             // S3 answers 204 for a missing key; some compatible servers say 404.
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(()),
+            Err(e) if is_missing_object(&e) => Ok(()),
             Err(e) => Err(self.error(key, e)),
         }
+    }
+}
+
+/// Whether a request failed because the object does not exist: `NoSuchKey`, or a bare 404 with no
+/// error code. Any other 404 (`NoSuchBucket`) is a configuration error and must stay an error.
+fn is_missing_object<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
+    let SdkError::ServiceError(service) = error else {
+        return false;
+    };
+    match service.err().code() {
+        Some(code) => code == "NoSuchKey",
+        None => service.raw().status().as_u16() == 404,
     }
 }
 
