@@ -215,6 +215,15 @@ fn split_qualified(raw: &str) -> Option<Vec<String>> {
     (!quoted).then_some(parts)
 }
 
+/// `--jobs`, defaulted and range-checked.
+fn jobs(requested: Option<usize>) -> Result<usize> {
+    let jobs = requested.unwrap_or(DEFAULT_JOBS);
+    if jobs == 0 || jobs > MAX_JOBS {
+        return Err(Error::invalid("jobs", format!("{jobs} is outside 1..={MAX_JOBS}")));
+    }
+    Ok(jobs)
+}
+
 /// Everything a backup needs, validated.
 #[derive(Debug, Clone)]
 pub struct BackupPlan {
@@ -263,10 +272,7 @@ impl BackupRequest {
             .iter()
             .map(|t| TablePattern::parse(t))
             .collect::<Result<Vec<_>>>()?;
-        let jobs = self.jobs.unwrap_or(DEFAULT_JOBS);
-        if jobs == 0 || jobs > MAX_JOBS {
-            return Err(Error::invalid("jobs", format!("{jobs} is outside 1..={MAX_JOBS}")));
-        }
+        let jobs = jobs(self.jobs)?;
         let chunk_bytes = self.chunk_bytes.unwrap_or(DEFAULT_CHUNK_BYTES);
         if chunk_bytes < MIN_CHUNK_BYTES {
             return Err(Error::invalid(
@@ -334,10 +340,7 @@ impl RestoreRequest {
     pub fn plan(self) -> Result<RestorePlan> {
         let (backup, manifest_key) = manifest_location(&self.from)?;
         let target = ConnectionUrl::parse("target URL", &self.target)?;
-        let jobs = self.jobs.unwrap_or(DEFAULT_JOBS);
-        if jobs == 0 || jobs > MAX_JOBS {
-            return Err(Error::invalid("jobs", format!("{jobs} is outside 1..={MAX_JOBS}")));
-        }
+        let jobs = jobs(self.jobs)?;
         self.store.validate()?;
         Ok(RestorePlan {
             backup,
