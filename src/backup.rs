@@ -203,9 +203,13 @@ async fn write_backup(
         Arc::new(Mutex::new(order.into_iter().map(|(i, t)| (i, t.clone())).collect()));
     let workers = plan.jobs.min(snapshot.tables.len());
     let cancel = CancellationToken::new();
-    let mut tasks = tokio::task::JoinSet::new();
+    // Open every worker before starting any, so a connection failure stops nothing half-way.
+    let mut connections = Vec::with_capacity(workers);
     for _ in 0..workers {
-        let worker = source.worker().await?;
+        connections.push(source.worker().await?);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in connections {
         let ctx = TableContext {
             store: store.clone(),
             store_options: plan.store.clone(),

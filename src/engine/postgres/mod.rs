@@ -405,9 +405,10 @@ impl Target for PostgresTarget {
         let occupied = self
             .client
             .query(
-                "SELECT n.nspname, count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n \
-                 ON n.oid = c.relnamespace WHERE n.nspname = ANY($1) AND c.relkind IN ('r','p','v','m','S','f') \
-                 GROUP BY 1 ORDER BY 1",
+                "SELECT n.nspname, count(*) FROM pg_catalog.pg_namespace n JOIN ( \
+                   SELECT relnamespace AS ns FROM pg_catalog.pg_class WHERE relkind IN ('r','p','v','m','S','f','c') \
+                   UNION ALL SELECT typnamespace FROM pg_catalog.pg_type WHERE typtype IN ('e','d','r') \
+                 ) o ON o.ns = n.oid WHERE n.nspname = ANY($1) GROUP BY 1 ORDER BY 1",
                 &[&schemas],
             )
             .await
@@ -418,7 +419,7 @@ impl Target for PostgresTarget {
         let list: Vec<String> = occupied
             .iter()
             .map(|r| {
-                format!("schema {} holds {} relation(s)", r.get::<_, String>(0), r.get::<_, i64>(1))
+                format!("schema {} holds {} relation(s) or type(s)", r.get::<_, String>(0), r.get::<_, i64>(1))
             })
             .collect();
         if !replace {
