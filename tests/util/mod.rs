@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Base URL of the test PostgreSQL server (database part replaced per test).
 pub fn pg_base() -> String {
-    std::env::var("STREAMDUMP_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:55432/postgres".into())
+    std::env::var("STREAMDUMP_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:55432/postgres".into())
 }
 
 /// URL of database `db` on the test server.
@@ -32,7 +33,10 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 /// A name unique within this test run and across runs.
 pub fn unique(prefix: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     format!("{prefix}_{}_{n}_{:x}", std::process::id(), nanos)
 }
 
@@ -56,7 +60,11 @@ fn psql_command(db: &str) -> Command {
 
 /// Run SQL with psql against `db`; panics with psql's stderr on failure. Returns stdout.
 pub fn psql(db: &str, sql: &str) -> String {
-    let out = psql_command(db).arg("-c").arg(sql).output().expect("running psql (is postgresql-client installed?)");
+    let out = psql_command(db)
+        .arg("-c")
+        .arg(sql)
+        .output()
+        .expect("running psql (is postgresql-client installed?)");
     assert!(
         out.status.success(),
         "psql on {db} failed (are the services up? run scripts/dev.sh up)\nSQL: {sql}\n{}",
@@ -76,7 +84,11 @@ pub fn psql_script(db: &str, script: &str) {
         .expect("running psql");
     child.stdin.take().expect("stdin").write_all(script.as_bytes()).expect("writing script");
     let out = child.wait_with_output().expect("psql");
-    assert!(out.status.success(), "psql script on {db} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "psql script on {db} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Create an empty database with a unique name and return the name.
@@ -100,8 +112,14 @@ pub fn streamdump(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_streamdump"))
         .args(args)
         .env("AWS_ENDPOINT_URL_S3", s3_endpoint())
-        .env("AWS_ACCESS_KEY_ID", std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "testkey".into()))
-        .env("AWS_SECRET_ACCESS_KEY", std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "testsecret".into()))
+        .env(
+            "AWS_ACCESS_KEY_ID",
+            std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "testkey".into()),
+        )
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "testsecret".into()),
+        )
         .env("AWS_REGION", std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()))
         .env_remove("STREAMDUMP_SOURCE")
         .env_remove("STREAMDUMP_TARGET")
@@ -126,7 +144,8 @@ pub fn streamdump_json(args: &[&str]) -> serde_json::Value {
         stderr(&out),
         stdout(&out)
     );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(&out)))
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(&out)))
 }
 
 /// Back up `db` to `dest` with extra flags; returns the manifest URL.
@@ -142,7 +161,8 @@ pub fn backup(db: &str, dest: &str, extra: &[&str]) -> String {
 pub fn restore_new(manifest: &str, prefix: &str, extra: &[&str]) -> String {
     let db = unused_db(prefix);
     let url = pg_url(&db);
-    let mut args = vec!["restore", "--from", manifest, "--target", url.as_str(), "--create", "--json"];
+    let mut args =
+        vec!["restore", "--from", manifest, "--target", url.as_str(), "--create", "--json"];
     args.extend_from_slice(extra);
     streamdump_json(&args);
     db
@@ -180,14 +200,19 @@ pub fn schema_dump(db: &str) -> String {
     assert!(out.status.success(), "pg_dump {db}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter(|l| !l.starts_with("--") && !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+        .filter(|l| {
+            !l.starts_with("--") && !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict")
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
 
 /// Path of an object inside a local backup, from the manifest URL and the object key.
 pub fn local_object(manifest_url: &str, key: &str) -> std::path::PathBuf {
-    let dir = manifest_url.strip_prefix("file://").expect("local manifest").trim_end_matches("/manifest.json");
+    let dir = manifest_url
+        .strip_prefix("file://")
+        .expect("local manifest")
+        .trim_end_matches("/manifest.json");
     std::path::Path::new(dir).join(key)
 }
 

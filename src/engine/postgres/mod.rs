@@ -101,7 +101,9 @@ async fn dump_session(client: &Client, encoding: Option<&str>) -> Result<()> {
         "{enc}SELECT pg_catalog.set_config('search_path', '', false); \
          SET extra_float_digits TO 3; SET DateStyle = ISO; SET IntervalStyle = postgres; \
          SET row_security = off; SET statement_timeout = 0; SET lock_timeout = 0; \
-         SET idle_in_transaction_session_timeout = 0; SET synchronize_seqscans TO off",
+         SET idle_in_transaction_session_timeout = 0; SET synchronize_seqscans TO off; \
+         SELECT pg_catalog.set_config(name, 'view, foreign-table', false) FROM pg_catalog.pg_settings \
+         WHERE name = 'restrict_nonsystem_relation_kind'",
         enc = encoding
             .map(|e| format!("SET client_encoding TO {}; ", quote_literal(e)))
             .unwrap_or_default()
@@ -303,6 +305,17 @@ impl SourceWorker for PostgresWorker {
                 copy_columns(&table.columns)
             )
         };
+        // The leader holds ACCESS SHARE already. If another session is queued for ACCESS
+        // EXCLUSIVE, a plain lock request here would queue behind it: an undetectable deadlock.
+        // NOWAIT fails fast instead (pg_dump's lockTableForWorker).
+        let lock = format!(
+            "LOCK TABLE {} IN ACCESS SHARE MODE NOWAIT",
+            qualified(&table.schema, &table.name)
+        );
+        self.client
+            .batch_execute(&lock)
+            .await
+            .map_err(db_err(format!("locking table {name} in a worker")))?;
         let stream = self
             .client
             .copy_out(sql.as_str())
@@ -419,7 +432,11 @@ impl Target for PostgresTarget {
         let list: Vec<String> = occupied
             .iter()
             .map(|r| {
-                format!("schema {} holds {} relation(s) or type(s)", r.get::<_, String>(0), r.get::<_, i64>(1))
+                format!(
+                    "schema {} holds {} relation(s) or type(s)",
+                    r.get::<_, String>(0),
+                    r.get::<_, i64>(1)
+                )
             })
             .collect();
         if !replace {
