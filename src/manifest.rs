@@ -61,6 +61,12 @@ pub struct SourceInfo {
     pub database: String,
     /// Encoding of the data objects' text (the server's database encoding).
     pub encoding: String,
+    /// The database's collation and character classification locales (`restore --create`
+    /// recreates the database with them when the target has them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lc_collate: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lc_ctype: Option<String>,
 }
 
 /// The consistency actually achieved, with its evidence. Never more than was achieved.
@@ -279,6 +285,8 @@ mod tests {
                 server_version: "15.18".into(),
                 database: "shop".into(),
                 encoding: "UTF8".into(),
+                lc_collate: Some("C.UTF-8".into()),
+                lc_ctype: Some("C.UTF-8".into()),
             },
             consistency: Consistency {
                 mode: "exported_snapshot".into(),

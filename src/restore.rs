@@ -143,8 +143,7 @@ pub async fn run(plan: &RestorePlan, observer: Arc<dyn Observer>) -> Result<Rest
         ));
     }
     let target: Arc<dyn Target> = Arc::new(
-        PostgresTarget::connect(plan.target.clone(), &manifest.source.encoding, plan.create)
-            .await?,
+        PostgresTarget::connect(plan.target.clone(), &manifest.source, plan.create).await?,
     );
     target.preflight(&manifest.options.schemas, &manifest.requires, plan.replace).await?;
     tracing::info!(backup_id = %manifest.backup_id, target = %plan.target, "restore started");

@@ -757,3 +757,37 @@ fn list_shows_backups_under_destination() {
     util::drop_db(&first);
     remove_s3_prefix(&dest);
 }
+
+/// Regression: `restore --create` passed only ENCODING, so a LATIN1 source could not be recreated
+/// on a cluster whose default locale is UTF-8. The manifest now records the source's locale.
+#[test]
+fn restore_create_recreates_a_latin1_database_with_its_locale() {
+    let source = util::unique("rt_latin1");
+    util::psql(
+        "postgres",
+        &format!(
+            "CREATE DATABASE \"{source}\" TEMPLATE template0 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C'"
+        ),
+    );
+    util::psql(
+        &source,
+        "CREATE TABLE t (s text); INSERT INTO t VALUES ('plain'), (convert_from('\\xe9e8ff'::bytea, 'LATIN1'))",
+    );
+    let (_dir, dest) = util::local_dest();
+    let manifest = util::backup(&source, &dest, &[]);
+    let restored = util::restore_new(&manifest, "rt_latin1_r", &[]);
+    assert_eq!(
+        util::psql(
+            "postgres",
+            &format!(
+                "SELECT pg_encoding_to_char(encoding) || ' ' || datcollate FROM pg_database WHERE datname = '{restored}'"
+            )
+        ),
+        "LATIN1 C"
+    );
+    let bytes = "SELECT string_agg(encode(convert_to(s, 'LATIN1'), 'hex'), ',' ORDER BY s) FROM t";
+    assert_eq!(util::psql(&restored, bytes), util::psql(&source, bytes));
+    assert_eq!(util::fingerprint(&restored), util::fingerprint(&source));
+    util::drop_db(&source);
+    util::drop_db(&restored);
+}

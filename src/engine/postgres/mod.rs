@@ -164,13 +164,15 @@ impl Source for PostgresSource {
         let row = client
             .query_one(
                 "SELECT pg_catalog.pg_encoding_to_char(encoding), current_setting('server_version'), \
-                 current_database() FROM pg_catalog.pg_database WHERE datname = current_database()",
+                 current_database(), datcollate::text, datctype::text FROM pg_catalog.pg_database \
+                 WHERE datname = current_database()",
                 &[],
             )
             .await
             .map_err(db_err("reading server information"))?;
         let (encoding, server_version, database): (String, String, String) =
             (row.get(0), row.get(1), row.get(2));
+        let (lc_collate, lc_ctype): (String, String) = (row.get(3), row.get(4));
         dump_session(&client, None).await?;
         client
             .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -210,7 +212,14 @@ impl Source for PostgresSource {
         let mut skipped = generated.unsupported;
         skipped.extend(generated.skipped);
         Ok(Snapshot {
-            info: SourceInfo { engine: "postgres".into(), server_version, database, encoding },
+            info: SourceInfo {
+                engine: "postgres".into(),
+                server_version,
+                database,
+                encoding,
+                lc_collate: Some(lc_collate),
+                lc_ctype: Some(lc_ctype),
+            },
             consistency: Consistency {
                 mode: "exported_snapshot".into(),
                 snapshot_id: Some(snapshot_id),
@@ -338,11 +347,12 @@ pub struct PostgresTarget {
 
 impl PostgresTarget {
     /// Connect to the target database, creating it first when `create` is set and it is missing.
-    pub async fn connect(url: ConnectionUrl, encoding: &str, create: bool) -> Result<Self> {
+    pub async fn connect(url: ConnectionUrl, source: &SourceInfo, create: bool) -> Result<Self> {
+        let encoding = source.encoding.as_str();
         let client = match connect(&url).await {
             Ok(client) => client,
             Err(Error::Connect { reason, .. }) if reason.contains("does not exist") && create => {
-                create_database(&url, encoding).await?;
+                create_database(&url, source).await?;
                 connect(&url).await?
             }
             Err(Error::Connect { target, reason }) if reason.contains("does not exist") => {
@@ -358,18 +368,39 @@ impl PostgresTarget {
     }
 }
 
-async fn create_database(url: &ConnectionUrl, encoding: &str) -> Result<()> {
+async fn create_database(url: &ConnectionUrl, source: &SourceInfo) -> Result<()> {
     let maintenance = url.with_database("postgres")?;
     let client = connect(&maintenance).await?;
-    let sql = format!(
-        "CREATE DATABASE {} TEMPLATE template0 ENCODING {}",
-        quote_ident(url.database()),
-        quote_literal(encoding)
-    );
-    client
-        .batch_execute(&sql)
-        .await
-        .map_err(db_err(format!("creating database {}", url.database())))
+    let name = url.database();
+    let create = |collate: &str, ctype: &str| {
+        format!(
+            "CREATE DATABASE {} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}",
+            quote_ident(name),
+            quote_literal(&source.encoding),
+            quote_literal(collate),
+            quote_literal(ctype)
+        )
+    };
+    let collate = source.lc_collate.as_deref().unwrap_or("C");
+    let ctype = source.lc_ctype.as_deref().unwrap_or("C");
+    match client.batch_execute(&create(collate, ctype)).await {
+        Ok(()) => Ok(()),
+        Err(e) if collate != "C" || ctype != "C" => {
+            // The target may lack the source's locale (or it may not fit the encoding there).
+            // The C locale works with every encoding; text may then sort differently from the
+            // source, which the warning says.
+            tracing::warn!(
+                database = name,
+                error = %describe(&e),
+                "cannot create the database with the source's locale ({collate}/{ctype}); using C"
+            );
+            client
+                .batch_execute(&create("C", "C"))
+                .await
+                .map_err(db_err(format!("creating database {name}")))
+        }
+        Err(e) => Err(Error::database(format!("creating database {name}"), describe(&e))),
+    }
 }
 
 #[async_trait]
