@@ -55,6 +55,14 @@ pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
         }
         return s;
     }
+    if e.is_closed() {
+        // A backend terminated while blocked sending COPY data never sends its FATAL message
+        // (postgres.c, ProcessClientWriteInterrupt): the socket just closes. Say what that means,
+        // as libpq does.
+        return "the server closed the connection unexpectedly: it was terminated (by an administrator \
+                or a server restart) or the network failed"
+            .into();
+    }
     let mut s = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {
@@ -343,16 +351,20 @@ pub struct PostgresTarget {
     url: ConnectionUrl,
     client: Client,
     encoding: String,
+    /// This restore created the database (`--create`).
+    created: bool,
 }
 
 impl PostgresTarget {
     /// Connect to the target database, creating it first when `create` is set and it is missing.
     pub async fn connect(url: ConnectionUrl, source: &SourceInfo, create: bool) -> Result<Self> {
         let encoding = source.encoding.as_str();
+        let mut created = false;
         let client = match connect(&url).await {
             Ok(client) => client,
             Err(Error::Connect { reason, .. }) if reason.contains("does not exist") && create => {
                 create_database(&url, source).await?;
+                created = true;
                 connect(&url).await?
             }
             Err(Error::Connect { target, reason }) if reason.contains("does not exist") => {
@@ -364,7 +376,7 @@ impl PostgresTarget {
             Err(e) => return Err(e),
         };
         restore_session(&client, None).await?;
-        Ok(PostgresTarget { url, client, encoding: encoding.to_string() })
+        Ok(PostgresTarget { url, client, encoding: encoding.to_string(), created })
     }
 }
 
@@ -516,6 +528,21 @@ impl Target for PostgresTarget {
                 .map_err(db_err(format!("setting sequence {}.{}", s.schema, s.name)))?;
         }
         Ok(())
+    }
+
+    async fn abandon(&self) -> Result<bool> {
+        if !self.created {
+            return Ok(false);
+        }
+        let maintenance = self.url.with_database("postgres")?;
+        let client = connect(&maintenance).await?;
+        let sql =
+            format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(self.url.database()));
+        client
+            .batch_execute(&sql)
+            .await
+            .map_err(db_err(format!("dropping database {}", self.url.database())))?;
+        Ok(true)
     }
 
     async fn empty_table(&self, table: &Table) -> Result<()> {
