@@ -5,7 +5,7 @@
 //! form as the one-line cause; nothing here ever holds a password, because connection strings are
 //! redacted before they are stored in an error (see `plan::redact_url`).
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 /// A boxed error from a lower layer (SDK, driver), kept for `source()` chains.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -90,6 +90,32 @@ impl Error {
 
     pub fn database(context: impl Into<String>, reason: impl fmt::Display) -> Self {
         Error::Database { context: context.into(), reason: reason.to_string() }
+    }
+
+    /// Append a note to the message, keeping the kind (e.g. what cleanup did after the failure).
+    pub fn with_note(mut self, note: impl fmt::Display) -> Self {
+        match &mut self {
+            Error::InvalidInput { reason, .. }
+            | Error::Integrity { reason, .. }
+            | Error::Manifest { reason, .. }
+            | Error::Connect { reason, .. }
+            | Error::Database { reason, .. }
+            | Error::TargetNotEmpty { reason, .. }
+            | Error::Unsupported { reason }
+            | Error::Cancelled { reason } => {
+                let _ = write!(reason, "; {note}");
+            }
+            Error::Store { message, .. } => {
+                let _ = write!(message, "; {note}");
+            }
+            Error::NotFound { key } => {
+                let _ = write!(key, " ({note})");
+            }
+            Error::Io { context, .. } => {
+                let _ = write!(context, " ({note})");
+            }
+        }
+        self
     }
 
     /// A stable, routable name for the kind of failure (used in JSON reports and, later, as the

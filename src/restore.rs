@@ -145,23 +145,18 @@ pub async fn run(plan: &RestorePlan, observer: Arc<dyn Observer>) -> Result<Rest
     let target: Arc<dyn Target> = Arc::new(
         PostgresTarget::connect(plan.target.clone(), &manifest.source, plan.create).await?,
     );
-    target.preflight(&manifest.options.schemas, &manifest.requires, plan.replace).await?;
-    tracing::info!(backup_id = %manifest.backup_id, target = %plan.target, "restore started");
-    for (section, key, sql) in &scripts {
-        if *section == Section::PreData {
-            target.execute_script(sql, &store.url(key)).await?;
+    let rows = match apply(&target, &manifest, &scripts, plan, &store, observer).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            return Err(match target.abandon().await {
+                Ok(true) => e.with_note("the database created by --create was dropped again"),
+                Ok(false) => e,
+                Err(drop_error) => e.with_note(format!(
+                    "dropping the database created by --create failed: {drop_error}"
+                )),
+            });
         }
-    }
-    observer.planned(manifest.tables.len(), manifest.totals.raw_bytes);
-
-    let rows = load_data(plan, &manifest, &store, &target, observer).await?;
-    target.set_sequences(&manifest.sequences).await?;
-    for (section, key, sql) in &scripts {
-        if *section == Section::PostData {
-            target.execute_script(sql, &store.url(key)).await?;
-        }
-    }
-    target.analyze(&manifest.tables).await?;
+    };
     let report = RestoreReport {
         backup_id: manifest.backup_id.clone(),
         target: plan.target.to_string(),
@@ -173,6 +168,37 @@ pub async fn run(plan: &RestorePlan, observer: Arc<dyn Observer>) -> Result<Rest
     };
     tracing::info!(backup_id = %report.backup_id, rows, "restore complete");
     Ok(report)
+}
+
+type Scripts = Vec<(Section, String, String)>;
+
+/// Everything that changes the target, in order. Returns the rows loaded.
+async fn apply(
+    target: &Arc<dyn Target>,
+    manifest: &Manifest,
+    scripts: &Scripts,
+    plan: &RestorePlan,
+    store: &Arc<dyn Store>,
+    observer: Arc<dyn Observer>,
+) -> Result<u64> {
+    target.preflight(&manifest.options.schemas, &manifest.requires, plan.replace).await?;
+    tracing::info!(backup_id = %manifest.backup_id, target = %plan.target, "restore started");
+    for (section, key, sql) in scripts {
+        if *section == Section::PreData {
+            target.execute_script(sql, &store.url(key)).await?;
+        }
+    }
+    observer.planned(manifest.tables.len(), manifest.totals.raw_bytes);
+
+    let rows = load_data(plan, manifest, store, target, observer).await?;
+    target.set_sequences(&manifest.sequences).await?;
+    for (section, key, sql) in scripts {
+        if *section == Section::PostData {
+            target.execute_script(sql, &store.url(key)).await?;
+        }
+    }
+    target.analyze(&manifest.tables).await?;
+    Ok(rows)
 }
 
 /// Per table: chunks committed so far.

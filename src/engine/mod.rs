@@ -132,6 +132,10 @@ pub trait Target: Send + Sync {
     /// left empty rather than partly loaded).
     async fn empty_table(&self, table: &Table) -> Result<()>;
 
+    /// The restore failed: drop the database if this restore created it (`--create`), so a
+    /// half-restored database cannot be mistaken for a good one. Returns whether it dropped it.
+    async fn abandon(&self) -> Result<bool>;
+
     /// Refresh planner statistics for the restored tables.
     async fn analyze(&self, tables: &[Table]) -> Result<()>;
 }
