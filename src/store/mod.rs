@@ -285,14 +285,25 @@ impl PartWriter {
     }
 
     /// Accept more bytes; uploads every full part. On error the upload is already aborted.
-    pub async fn write(&mut self, data: &[u8]) -> Result<()> {
+    ///
+    /// Each part is filled in its own allocation of exactly `part_size` bytes: growing one buffer
+    /// and splitting parts off it would let capacity doubling pin up to twice the part size per
+    /// part in flight.
+    pub async fn write(&mut self, mut data: &[u8]) -> Result<()> {
         self.written += data.len() as u64;
-        self.buffer.extend_from_slice(data);
-        while self.buffer.len() >= self.part_size {
-            let part = self.buffer.split_to(self.part_size).freeze();
-            if let Err(e) = self.send_part(part).await {
-                self.abort().await;
-                return Err(e);
+        while !data.is_empty() {
+            if self.buffer.capacity() == 0 {
+                self.buffer = bytes::BytesMut::with_capacity(self.part_size);
+            }
+            let take = (self.part_size - self.buffer.len()).min(data.len());
+            self.buffer.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.buffer.len() == self.part_size {
+                let part = std::mem::take(&mut self.buffer).freeze();
+                if let Err(e) = self.send_part(part).await {
+                    self.abort().await;
+                    return Err(e);
+                }
             }
         }
         Ok(())
