@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::backup::Observer;
 use crate::codec::{ChunkDecoder, Digest};
 use crate::engine::postgres::PostgresTarget;
-use crate::engine::{Loader, RawStream, Target};
+use crate::engine::{Loader, RawStream, Target, script};
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, Section};
 use crate::plan::{EngineKind, RestorePlan};
@@ -194,11 +194,65 @@ async fn apply(
     target.set_sequences(&manifest.sequences).await?;
     for (section, key, sql) in scripts {
         if *section == Section::PostData {
-            target.execute_script(sql, &store.url(key)).await?;
+            post_data(target, sql, &store.url(key), plan.jobs).await?;
         }
     }
     target.analyze(&manifest.tables).await?;
     Ok(rows)
+}
+
+/// Run a post-data script: grouped statements (keys and indexes of one table) in parallel across
+/// `jobs` connections, group by group, then the ungrouped ones in order (foreign keys and
+/// everything that must see every index), like pg_restore's parallel index builds.
+async fn post_data(target: &Arc<dyn Target>, sql: &str, what: &str, jobs: usize) -> Result<()> {
+    let statements = script::parse(sql);
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    let mut serial = String::new();
+    for statement in statements {
+        match statement.group {
+            Some(group) => match groups.iter_mut().find(|(g, _)| *g == group) {
+                Some((_, list)) => list.push(statement.sql),
+                None => groups.push((group, vec![statement.sql])),
+            },
+            None => {
+                serial.push_str(&statement.sql);
+                serial.push_str("\n\n");
+            }
+        }
+    }
+    let queue = Arc::new(Mutex::new(VecDeque::from(groups)));
+    let workers = jobs.min(queue.lock().map(|q| q.len()).unwrap_or(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        let mut connection = target.loader().await?;
+        let queue = queue.clone();
+        let what = what.to_string();
+        tasks.spawn(async move {
+            loop {
+                let next = queue.lock().ok().and_then(|mut q| q.pop_front());
+                let Some((group, list)) = next else { return Ok::<(), Error>(()) };
+                for sql in list {
+                    connection.execute(&sql, &format!("{what} (statement for {group})")).await?;
+                }
+            }
+        });
+    }
+    let mut first_error = None;
+    while let Some(joined) = tasks.join_next().await {
+        let outcome = joined.unwrap_or_else(|e| {
+            Err(Error::Cancelled { reason: format!("post-data task failed: {e}") })
+        });
+        if let Err(e) = outcome {
+            if let Ok(mut q) = queue.lock() {
+                q.clear();
+            }
+            first_error.get_or_insert(e);
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    target.execute_script(&serial, what).await
 }
 
 /// Per table: chunks committed so far.

@@ -13,6 +13,7 @@
 //! verifying decoder's verdict) rolls the chunk back. Engines never see the codec or the store.
 
 pub mod postgres;
+pub mod script;
 
 use std::pin::Pin;
 
@@ -145,6 +146,9 @@ pub trait Loader: Send {
     /// Load one chunk in its own transaction; commit only if `data` ends without error and
     /// exactly `expected_rows` rows were loaded. Returns the rows loaded. `key` names the object
     /// in errors.
+    /// Execute one schema statement on this loader's connection (parallel post-data).
+    async fn execute(&mut self, sql: &str, what: &str) -> Result<()>;
+
     async fn load_chunk(
         &mut self,
         table: &Table,

@@ -15,6 +15,7 @@ use tokio_postgres::Client;
 use tokio_postgres::types::Oid;
 
 use super::{FORMAT_COPY_TEXT, db_err};
+use crate::engine::script::ScriptWriter;
 use crate::engine::{SchemaScript, TableSpec};
 use crate::error::{Error, Result};
 use crate::manifest::{Extension, Section};
@@ -120,35 +121,13 @@ pub(super) async fn read_tables(
     Ok(Catalog { tables })
 }
 
-/// A statement list that knows how many statements it holds.
-#[derive(Default)]
-struct Script {
-    sql: String,
-    statements: u64,
-}
-
-impl Script {
-    fn push(&mut self, statement: &str) {
-        self.sql.push_str(statement.trim_end());
-        if !statement.trim_end().ends_with(';') {
-            self.sql.push(';');
-        }
-        self.sql.push_str("\n\n");
-        self.statements += 1;
-    }
-
-    fn into_script(self, section: Section) -> SchemaScript {
-        SchemaScript { section, sql: self.sql, statements: self.statements }
-    }
-}
-
 pub(super) async fn generate(
     client: &Client,
     schemas: &[String],
     catalog: &Catalog,
 ) -> Result<Generated> {
-    let mut pre = Script::default();
-    let mut post = Script::default();
+    let mut pre = ScriptWriter::default();
+    let mut post = ScriptWriter::default();
     let mut skipped = Vec::new();
     let oids: Vec<Oid> = catalog.tables.iter().map(|t| t.oid).collect();
 
@@ -341,7 +320,7 @@ pub(super) async fn generate(
                     ));
                 }
             }
-            _ => keys.push(row.get::<_, String>(4)),
+            _ => keys.push((table, row.get::<_, String>(4))),
         }
     }
 
@@ -383,14 +362,18 @@ pub(super) async fn generate(
         pre.push(&stmt);
     }
 
-    // Post-data: keys, then indexes, CLUSTER ON, late checks, then foreign keys.
-    for stmt in &keys {
-        post.push(stmt);
+    // Post-data: keys and indexes (grouped by table, so a restore can build different tables'
+    // in parallel), then CLUSTER ON, late checks and foreign keys in order.
+    let group =
+        |oid: &Oid| table_names.get(oid).map(|(schema, name)| super::qualified(schema, name));
+    for (table, stmt) in &keys {
+        post.push_in(group(table).as_deref(), stmt);
     }
     let indexes = client
         .query(
             "SELECT pg_catalog.pg_get_indexdef(i.indexrelid) || ';', \
-               CASE WHEN i.indisclustered THEN format('ALTER TABLE ONLY %I.%I CLUSTER ON %I;', n.nspname, t.relname, ic.relname) END \
+               CASE WHEN i.indisclustered THEN format('ALTER TABLE ONLY %I.%I CLUSTER ON %I;', n.nspname, t.relname, ic.relname) END, \
+               i.indrelid \
              FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class t ON t.oid = i.indrelid \
              JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid \
              JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace \
@@ -403,7 +386,7 @@ pub(super) async fn generate(
         .map_err(db_err("reading indexes"))?;
     let mut cluster = Vec::new();
     for row in &indexes {
-        post.push(row.get(0));
+        post.push_in(group(&row.get::<_, Oid>(2)).as_deref(), row.get(0));
         if let Some(stmt) = row.get::<_, Option<String>>(1) {
             cluster.push(stmt);
         }
@@ -427,7 +410,7 @@ pub(super) async fn generate(
 
     let unsupported = find_unsupported(client, schemas).await?;
     Ok(Generated {
-        scripts: vec![pre.into_script(Section::PreData), post.into_script(Section::PostData)],
+        scripts: vec![pre.finish(Section::PreData), post.finish(Section::PostData)],
         extensions,
         sequences,
         unsupported,

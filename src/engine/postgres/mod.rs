@@ -571,6 +571,10 @@ struct PostgresLoader {
 
 #[async_trait]
 impl Loader for PostgresLoader {
+    async fn execute(&mut self, sql: &str, what: &str) -> Result<()> {
+        self.client.batch_execute(sql).await.map_err(db_err(format!("executing {what}")))
+    }
+
     async fn load_chunk(
         &mut self,
         table: &Table,

@@ -1,0 +1,123 @@
+//! The text format of schema scripts: plain SQL that `psql` runs as it is, with one comment line
+//! before each statement so a restore can tell statements apart without parsing SQL.
+//!
+//! ```text
+//! -- streamdump statement; group "public"."orders"
+//! ALTER TABLE ONLY public.orders ADD CONSTRAINT orders_pkey PRIMARY KEY (id);
+//! ```
+//!
+//! A statement with a `group` may run concurrently with statements of other groups (pg_restore
+//! builds indexes of different tables in parallel the same way); statements of one group run in
+//! order on one connection. Statements without a group run one after another, after every grouped
+//! statement that precedes them. Only the engines write scripts, and they never emit a line that
+//! starts with the marker inside a statement.
+
+use crate::manifest::Section;
+
+use super::SchemaScript;
+
+const MARKER: &str = "-- streamdump statement";
+const GROUP: &str = "; group ";
+
+/// Builds a script statement by statement.
+#[derive(Debug, Default)]
+pub struct ScriptWriter {
+    sql: String,
+    statements: u64,
+}
+
+impl ScriptWriter {
+    /// Append a statement that runs in order with the others.
+    pub fn push(&mut self, statement: &str) {
+        self.push_in(None, statement);
+    }
+
+    /// Append a statement; with a group it may run in parallel with other groups' statements.
+    pub fn push_in(&mut self, group: Option<&str>, statement: &str) {
+        self.sql.push_str(MARKER);
+        if let Some(group) = group {
+            self.sql.push_str(GROUP);
+            self.sql.push_str(&group.replace('\n', " "));
+        }
+        self.sql.push('\n');
+        let statement = statement.trim_end();
+        self.sql.push_str(statement);
+        if !statement.ends_with(';') {
+            self.sql.push(';');
+        }
+        self.sql.push_str("\n\n");
+        self.statements += 1;
+    }
+
+    pub fn finish(self, section: Section) -> SchemaScript {
+        SchemaScript { section, sql: self.sql, statements: self.statements }
+    }
+}
+
+/// One statement of a script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    pub group: Option<String>,
+    pub sql: String,
+}
+
+/// Split a script into its statements. A script without markers (hand-written) is one
+/// ungrouped statement.
+pub fn parse(script: &str) -> Vec<Statement> {
+    let mut statements: Vec<Statement> = Vec::new();
+    let mut current: Option<Statement> = None;
+    for line in script.split_inclusive('\n') {
+        if let Some(rest) = line.trim_end_matches(['\n', '\r']).strip_prefix(MARKER) {
+            statements.extend(current.take());
+            let group = rest.strip_prefix(GROUP).map(str::to_string);
+            current = Some(Statement { group, sql: String::new() });
+            continue;
+        }
+        match current.as_mut() {
+            Some(statement) => statement.sql.push_str(line),
+            None => current = Some(Statement { group: None, sql: line.to_string() }),
+        }
+    }
+    statements.extend(current);
+    statements.retain(|s| !s.sql.trim().is_empty());
+    for s in &mut statements {
+        s.sql = s.sql.trim().to_string();
+    }
+    statements
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_round_trip_with_their_groups() {
+        let mut w = ScriptWriter::default();
+        w.push_in(Some("\"public\".\"t\""), "CREATE INDEX i ON public.t (a)");
+        w.push(
+            "ALTER TABLE ONLY public.t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES public.u(a);",
+        );
+        w.push(
+            "CREATE FUNCTION f() RETURNS text AS $$\n-- a comment\n\nselect 'x;'\n$$ LANGUAGE sql",
+        );
+        let script = w.finish(Section::PostData);
+        assert_eq!(script.statements, 3);
+        let parsed = parse(&script.sql);
+        assert_eq!(parsed.len(), 3);
+        assert_eq!(parsed[0].group.as_deref(), Some("\"public\".\"t\""));
+        assert_eq!(parsed[0].sql, "CREATE INDEX i ON public.t (a);");
+        assert_eq!(parsed[1].group, None);
+        assert!(
+            parsed[2].sql.contains("\n\nselect 'x;'\n$$"),
+            "blank lines inside a statement survive"
+        );
+    }
+
+    #[test]
+    fn unmarked_script_is_one_statement() {
+        let parsed = parse("CREATE TABLE a (x int);\n\nCREATE TABLE b (y int);\n");
+        assert_eq!(parsed.len(), 1);
+        assert_eq!(parsed[0].group, None);
+        assert!(parse("  \n").is_empty());
+    }
+}
