@@ -182,7 +182,7 @@ fn codec(c: &mut Criterion) {
         .sample_size(10)
         .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3))
+        .measurement_time(Duration::from_secs(5))
         .throughput(Throughput::Bytes(raw.len() as u64));
     for level in LEVELS {
         group.bench_function(format!("encode/level-{level}"), |b| {
