@@ -8,7 +8,7 @@
 //! the restore fails part-way, every table left partly loaded is emptied, so no table looks
 //! complete when it is not.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -172,6 +172,9 @@ pub async fn run(plan: &RestorePlan, observer: Arc<dyn Observer>) -> Result<Rest
 
 type Scripts = Vec<(Section, String, String)>;
 
+/// Post-data statements of each table (its keys and indexes), run as soon as its data is in.
+type TableStatements = Arc<Mutex<HashMap<(String, String), Vec<String>>>>;
+
 /// Everything that changes the target, in order. Returns the rows loaded.
 async fn apply(
     target: &Arc<dyn Target>,
@@ -190,69 +193,57 @@ async fn apply(
     }
     observer.planned(manifest.tables.len(), manifest.totals.raw_bytes);
 
-    let rows = load_data(plan, manifest, store, target, observer).await?;
-    target.set_sequences(&manifest.sequences).await?;
+    // Post-data is split: statements tagged with a table (keys, indexes) run on the loader
+    // connection that commits the table's last chunk, overlapping other tables' loading as
+    // pg_restore -j does; the rest (foreign keys, which need every key) run after all data.
+    let tables: HashSet<(String, String)> =
+        manifest.tables.iter().map(|t| (t.schema.clone(), t.name.clone())).collect();
+    let mut per_table: HashMap<(String, String), Vec<String>> = HashMap::new();
+    let mut serial = Vec::new();
     for (section, key, sql) in scripts {
-        if *section == Section::PostData {
-            post_data(target, sql, &store.url(key), plan.jobs).await?;
+        if *section != Section::PostData {
+            continue;
         }
+        let mut rest = String::new();
+        for statement in script::parse(sql) {
+            match statement.table {
+                Some(table) if tables.contains(&table) => {
+                    per_table.entry(table).or_default().push(statement.sql)
+                }
+                _ => {
+                    rest.push_str(&statement.sql);
+                    rest.push_str("\n\n");
+                }
+            }
+        }
+        serial.push((store.url(key), rest));
+    }
+    let post_data = store.url(&format!("schema/{}.sql.zst", Section::PostData.file_stem()));
+    let context = LoadContext {
+        manifest: Arc::new(manifest.clone()),
+        store: store.clone(),
+        observer,
+        statements: Arc::new(Mutex::new(per_table)),
+        post_data,
+    };
+    let rows = load_data(plan, target, context).await?;
+    target.set_sequences(&manifest.sequences).await?;
+    for (what, sql) in &serial {
+        target.execute_script(sql, what).await?;
     }
     target.analyze(&manifest.tables).await?;
     Ok(rows)
 }
 
-/// Run a post-data script: grouped statements (keys and indexes of one table) in parallel across
-/// `jobs` connections, group by group, then the ungrouped ones in order (foreign keys and
-/// everything that must see every index), like pg_restore's parallel index builds.
-async fn post_data(target: &Arc<dyn Target>, sql: &str, what: &str, jobs: usize) -> Result<()> {
-    let statements = script::parse(sql);
-    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
-    let mut serial = String::new();
-    for statement in statements {
-        match statement.group {
-            Some(group) => match groups.iter_mut().find(|(g, _)| *g == group) {
-                Some((_, list)) => list.push(statement.sql),
-                None => groups.push((group, vec![statement.sql])),
-            },
-            None => {
-                serial.push_str(&statement.sql);
-                serial.push_str("\n\n");
-            }
-        }
-    }
-    let queue = Arc::new(Mutex::new(VecDeque::from(groups)));
-    let workers = jobs.min(queue.lock().map(|q| q.len()).unwrap_or(0));
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..workers {
-        let mut connection = target.loader().await?;
-        let queue = queue.clone();
-        let what = what.to_string();
-        tasks.spawn(async move {
-            loop {
-                let next = queue.lock().ok().and_then(|mut q| q.pop_front());
-                let Some((group, list)) = next else { return Ok::<(), Error>(()) };
-                for sql in list {
-                    connection.execute(&sql, &format!("{what} (statement for {group})")).await?;
-                }
-            }
-        });
-    }
-    let mut first_error = None;
-    while let Some(joined) = tasks.join_next().await {
-        let outcome = joined.unwrap_or_else(|e| {
-            Err(Error::Cancelled { reason: format!("post-data task failed: {e}") })
-        });
-        if let Err(e) = outcome {
-            if let Ok(mut q) = queue.lock() {
-                q.clear();
-            }
-            first_error.get_or_insert(e);
-        }
-    }
-    if let Some(e) = first_error {
-        return Err(e);
-    }
-    target.execute_script(&serial, what).await
+/// What every loader shares.
+#[derive(Clone)]
+struct LoadContext {
+    manifest: Arc<Manifest>,
+    store: Arc<dyn Store>,
+    observer: Arc<dyn Observer>,
+    statements: TableStatements,
+    /// URL of the post-data script, to name it in errors.
+    post_data: String,
 }
 
 /// Per table: chunks committed so far.
@@ -260,33 +251,35 @@ type Progress = Arc<Mutex<Vec<usize>>>;
 
 async fn load_data(
     plan: &RestorePlan,
-    manifest: &Manifest,
-    store: &Arc<dyn Store>,
     target: &Arc<dyn Target>,
-    observer: Arc<dyn Observer>,
+    context: LoadContext,
 ) -> Result<u64> {
-    let work: VecDeque<(usize, usize)> = manifest
-        .tables
-        .iter()
-        .enumerate()
-        .flat_map(|(t, table)| (0..table.chunks.len()).map(move |c| (t, c)))
+    let manifest = context.manifest.clone();
+    // Biggest tables first (pg_restore's order), so parallel loaders finish close together.
+    let mut order: Vec<usize> = (0..manifest.tables.len()).collect();
+    order.sort_by_key(|&t| {
+        std::cmp::Reverse(manifest.tables[t].chunks.iter().map(|c| c.digest.raw_bytes).sum::<u64>())
+    });
+    let work: VecDeque<(usize, usize)> = order
+        .into_iter()
+        .flat_map(|t| (0..manifest.tables[t].chunks.len()).map(move |c| (t, c)))
         .collect();
     let queue = Arc::new(Mutex::new(work));
     let committed: Progress = Arc::new(Mutex::new(vec![0; manifest.tables.len()]));
-    let manifest = Arc::new(manifest.clone());
     let cancel = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
     let jobs = plan.jobs.min(queue.lock().map(|q| q.len()).unwrap_or(0));
+    let mut loaders = Vec::with_capacity(jobs);
     for _ in 0..jobs {
-        let loader = target.loader().await?;
+        loaders.push(target.loader().await?);
+    }
+    for loader in loaders {
         tasks.spawn(run_loader(
             loader,
             queue.clone(),
-            manifest.clone(),
-            store.clone(),
             committed.clone(),
             cancel.clone(),
-            observer.clone(),
+            context.clone(),
         ));
     }
     let mut rows = 0;
@@ -320,12 +313,11 @@ async fn load_data(
 async fn run_loader(
     mut loader: Box<dyn Loader>,
     queue: Arc<Mutex<VecDeque<(usize, usize)>>>,
-    manifest: Arc<Manifest>,
-    store: Arc<dyn Store>,
     committed: Progress,
     cancel: CancellationToken,
-    observer: Arc<dyn Observer>,
+    context: LoadContext,
 ) -> Result<u64> {
+    let LoadContext { manifest, store, observer, statements, post_data } = context;
     let mut rows = 0;
     loop {
         if cancel.is_cancelled() {
@@ -345,11 +337,25 @@ async fn run_loader(
         let url = store.url(&chunk.key);
         rows += loader.load_chunk(table, &url, data, chunk.digest.rows).await?;
         observer.raw_bytes(chunk.digest.raw_bytes);
-        if let Ok(mut done) = committed.lock() {
-            done[t] += 1;
-            if done[t] == table.chunks.len() {
-                observer.table_done(&table.display_name(), table.rows);
+        let complete = match committed.lock() {
+            Ok(mut done) => {
+                done[t] += 1;
+                done[t] == table.chunks.len()
             }
+            Err(_) => false,
+        };
+        if complete {
+            let own = statements
+                .lock()
+                .ok()
+                .and_then(|mut s| s.remove(&(table.schema.clone(), table.name.clone())))
+                .unwrap_or_default();
+            for sql in own {
+                loader
+                    .execute(&sql, &format!("{post_data} (for {})", table.display_name()))
+                    .await?;
+            }
+            observer.table_done(&table.display_name(), table.rows);
         }
     }
 }

@@ -2,14 +2,14 @@
 //! before each statement so a restore can tell statements apart without parsing SQL.
 //!
 //! ```text
-//! -- streamdump statement; group "public"."orders"
+//! -- streamdump statement; table ["public","orders"]
 //! ALTER TABLE ONLY public.orders ADD CONSTRAINT orders_pkey PRIMARY KEY (id);
 //! ```
 //!
-//! A statement with a `group` may run concurrently with statements of other groups (pg_restore
-//! builds indexes of different tables in parallel the same way); statements of one group run in
-//! order on one connection. Statements without a group run one after another, after every grouped
-//! statement that precedes them. Only the engines write scripts, and they never emit a line that
+//! A statement tagged with a `table` concerns only that table (its keys and indexes): a restore
+//! may run it as soon as the table's data is loaded, concurrently with other tables' loading and
+//! statements, as pg_restore builds indexes in parallel; statements of one table run in order on
+//! one connection. Untagged statements run one after another, after every tagged one. Only the engines write scripts, and they never emit a line that
 //! starts with the marker inside a statement.
 
 use crate::manifest::Section;
@@ -17,7 +17,7 @@ use crate::manifest::Section;
 use super::SchemaScript;
 
 const MARKER: &str = "-- streamdump statement";
-const GROUP: &str = "; group ";
+const TABLE: &str = "; table ";
 
 /// Builds a script statement by statement.
 #[derive(Debug, Default)]
@@ -32,12 +32,14 @@ impl ScriptWriter {
         self.push_in(None, statement);
     }
 
-    /// Append a statement; with a group it may run in parallel with other groups' statements.
-    pub fn push_in(&mut self, group: Option<&str>, statement: &str) {
+    /// Append a statement; tagged with its table (schema, name) it may run once that table is
+    /// loaded, in parallel with other tables' work.
+    pub fn push_in(&mut self, table: Option<(&str, &str)>, statement: &str) {
         self.sql.push_str(MARKER);
-        if let Some(group) = group {
-            self.sql.push_str(GROUP);
-            self.sql.push_str(&group.replace('\n', " "));
+        if let Some((schema, name)) = table {
+            self.sql.push_str(TABLE);
+            // JSON escapes newlines and quotes, so the tag stays on one unambiguous line.
+            self.sql.push_str(&serde_json::json!([schema, name]).to_string());
         }
         self.sql.push('\n');
         let statement = statement.trim_end();
@@ -57,7 +59,8 @@ impl ScriptWriter {
 /// One statement of a script.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Statement {
-    pub group: Option<String>,
+    /// The (schema, name) of the table the statement belongs to, if it is tagged.
+    pub table: Option<(String, String)>,
     pub sql: String,
 }
 
@@ -69,13 +72,15 @@ pub fn parse(script: &str) -> Vec<Statement> {
     for line in script.split_inclusive('\n') {
         if let Some(rest) = line.trim_end_matches(['\n', '\r']).strip_prefix(MARKER) {
             statements.extend(current.take());
-            let group = rest.strip_prefix(GROUP).map(str::to_string);
-            current = Some(Statement { group, sql: String::new() });
+            let table = rest
+                .strip_prefix(TABLE)
+                .and_then(|tag| serde_json::from_str::<(String, String)>(tag).ok());
+            current = Some(Statement { table, sql: String::new() });
             continue;
         }
         match current.as_mut() {
             Some(statement) => statement.sql.push_str(line),
-            None => current = Some(Statement { group: None, sql: line.to_string() }),
+            None => current = Some(Statement { table: None, sql: line.to_string() }),
         }
     }
     statements.extend(current);
@@ -93,7 +98,7 @@ mod tests {
     #[test]
     fn statements_round_trip_with_their_groups() {
         let mut w = ScriptWriter::default();
-        w.push_in(Some("\"public\".\"t\""), "CREATE INDEX i ON public.t (a)");
+        w.push_in(Some(("public", "t\"x\ny")), "CREATE INDEX i ON public.t (a)");
         w.push(
             "ALTER TABLE ONLY public.t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES public.u(a);",
         );
@@ -104,9 +109,9 @@ mod tests {
         assert_eq!(script.statements, 3);
         let parsed = parse(&script.sql);
         assert_eq!(parsed.len(), 3);
-        assert_eq!(parsed[0].group.as_deref(), Some("\"public\".\"t\""));
+        assert_eq!(parsed[0].table, Some(("public".to_string(), "t\"x\ny".to_string())));
         assert_eq!(parsed[0].sql, "CREATE INDEX i ON public.t (a);");
-        assert_eq!(parsed[1].group, None);
+        assert_eq!(parsed[1].table, None);
         assert!(
             parsed[2].sql.contains("\n\nselect 'x;'\n$$"),
             "blank lines inside a statement survive"
@@ -117,7 +122,7 @@ mod tests {
     fn unmarked_script_is_one_statement() {
         let parsed = parse("CREATE TABLE a (x int);\n\nCREATE TABLE b (y int);\n");
         assert_eq!(parsed.len(), 1);
-        assert_eq!(parsed[0].group, None);
+        assert_eq!(parsed[0].table, None);
         assert!(parse("  \n").is_empty());
     }
 }

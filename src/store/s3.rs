@@ -26,7 +26,7 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::RequestId as _;
 use aws_sdk_s3::primitives::ByteStream as SdkByteStream;
 use aws_sdk_s3::types::{
-    ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart,
+    ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart,
     ServerSideEncryption as SdkServerSideEncryption,
 };
 use base64::Engine as _;
@@ -263,23 +263,20 @@ impl Store for S3Store {
 
     async fn get(&self, key: &str) -> Result<ByteStream> {
         let object = self.object_key(key)?;
-        let output = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(object)
-            .checksum_mode(ChecksumMode::Enabled)
-            .send()
-            .await
-            .map_err(|e| {
-                if is_missing_object(&e) {
-                    Error::NotFound { key: self.url(key) }
-                } else {
-                    self.error(key, e)
-                }
-            })?;
-        // The body arrives as the network delivers it; a failure mid-way (including the SDK's
-        // check of a whole-object checksum at the end) ends the stream with an error.
+        let output =
+            self.client.get_object().bucket(&self.bucket).key(object).send().await.map_err(
+                |e| {
+                    if is_missing_object(&e) {
+                        Error::NotFound { key: self.url(key) }
+                    } else {
+                        self.error(key, e)
+                    }
+                },
+            )?;
+        // The body arrives as the network delivers it; a failure mid-way ends the stream with an
+        // error. No `checksum_mode`: S3's checksum of a multipart object is a checksum of part
+        // checksums the SDK cannot verify (it warns on every such GET), and every reader of our
+        // objects checks the full-object SHA-256 from the manifest anyway.
         let url = self.url(key);
         let stream = futures_util::stream::unfold(Some(output.body), move |body| {
             let url = url.clone();

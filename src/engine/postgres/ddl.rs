@@ -362,12 +362,11 @@ pub(super) async fn generate(
         pre.push(&stmt);
     }
 
-    // Post-data: keys and indexes (grouped by table, so a restore can build different tables'
-    // in parallel), then CLUSTER ON, late checks and foreign keys in order.
-    let group =
-        |oid: &Oid| table_names.get(oid).map(|(schema, name)| super::qualified(schema, name));
+    // Post-data: keys and indexes (tagged with their table, so a restore can build them as soon
+    // as that table is loaded), then CLUSTER ON, late checks and foreign keys in order.
+    let group = |oid: &Oid| table_names.get(oid).copied();
     for (table, stmt) in &keys {
-        post.push_in(group(table).as_deref(), stmt);
+        post.push_in(group(table), stmt);
     }
     let indexes = client
         .query(
@@ -386,7 +385,7 @@ pub(super) async fn generate(
         .map_err(db_err("reading indexes"))?;
     let mut cluster = Vec::new();
     for row in &indexes {
-        post.push_in(group(&row.get::<_, Oid>(2)).as_deref(), row.get(0));
+        post.push_in(group(&row.get::<_, Oid>(2)), row.get(0));
         if let Some(stmt) = row.get::<_, Option<String>>(1) {
             cluster.push(stmt);
         }
