@@ -1,5 +1,5 @@
-//! Orchestrates a restore: manifest -> preflight -> pre-data -> data -> sequences -> post-data
-//! -> ANALYZE.
+//! Orchestrates a restore: manifest -> preflight -> pre-data -> data (each table's keys,
+//! indexes and ANALYZE as soon as its data is in) -> sequences -> the rest of post-data.
 //!
 //! Nothing in the target is touched until the manifest parsed, the schema scripts downloaded and
 //! verified, and the target's preflight passed. Each data chunk streams from the store through
@@ -231,7 +231,6 @@ async fn apply(
     for (what, sql) in &serial {
         target.execute_script(sql, what).await?;
     }
-    target.analyze(&manifest.tables).await?;
     Ok(rows)
 }
 
@@ -355,6 +354,7 @@ async fn run_loader(
                     .execute(&sql, &format!("{post_data} (for {})", table.display_name()))
                     .await?;
             }
+            loader.analyze(table).await?;
             observer.table_done(&table.display_name(), table.rows);
         }
     }

@@ -136,19 +136,20 @@ pub trait Target: Send + Sync {
     /// The restore failed: drop the database if this restore created it (`--create`), so a
     /// half-restored database cannot be mistaken for a good one. Returns whether it dropped it.
     async fn abandon(&self) -> Result<bool>;
-
-    /// Refresh planner statistics for the restored tables.
-    async fn analyze(&self, tables: &[Table]) -> Result<()>;
 }
 
 #[async_trait]
 pub trait Loader: Send {
-    /// Load one chunk in its own transaction; commit only if `data` ends without error and
-    /// exactly `expected_rows` rows were loaded. Returns the rows loaded. `key` names the object
-    /// in errors.
     /// Execute one schema statement on this loader's connection (parallel post-data).
     async fn execute(&mut self, sql: &str, what: &str) -> Result<()>;
 
+    /// Refresh planner statistics of a restored table (run as soon as the table is complete, so
+    /// it overlaps other tables' loading).
+    async fn analyze(&mut self, table: &Table) -> Result<()>;
+
+    /// Load one chunk in its own transaction; commit only if `data` ends without error and
+    /// exactly `expected_rows` rows were loaded. Returns the rows loaded. `key` names the object
+    /// in errors.
     async fn load_chunk(
         &mut self,
         table: &Table,

@@ -552,17 +552,6 @@ impl Target for PostgresTarget {
             .await
             .map_err(db_err(format!("emptying {}", table.display_name())))
     }
-
-    async fn analyze(&self, tables: &[Table]) -> Result<()> {
-        for t in tables {
-            let sql = format!("ANALYZE {}", qualified(&t.schema, &t.name));
-            self.client
-                .batch_execute(&sql)
-                .await
-                .map_err(db_err(format!("analyzing {}", t.display_name())))?;
-        }
-        Ok(())
-    }
 }
 
 struct PostgresLoader {
@@ -573,6 +562,14 @@ struct PostgresLoader {
 impl Loader for PostgresLoader {
     async fn execute(&mut self, sql: &str, what: &str) -> Result<()> {
         self.client.batch_execute(sql).await.map_err(db_err(format!("executing {what}")))
+    }
+
+    async fn analyze(&mut self, table: &Table) -> Result<()> {
+        let sql = format!("ANALYZE {}", qualified(&table.schema, &table.name));
+        self.client
+            .batch_execute(&sql)
+            .await
+            .map_err(db_err(format!("analyzing {}", table.display_name())))
     }
 
     async fn load_chunk(
