@@ -135,16 +135,22 @@ async fn write_all(store: Arc<dyn Store>, key: &str, data: &[u8]) -> streamdump:
     writer.finish().await
 }
 
+/// A fault proxy with `policy` in front of the server, a store under a fresh prefix through it,
+/// and the same store straight to the server (to see what really arrived).
+async fn behind_proxy(policy: FaultPolicy) -> (FaultProxy, Arc<dyn Store>, S3Store) {
+    let server = Server::connect().await;
+    let proxy = FaultProxy::start(&server.address, policy).await.expect("start proxy");
+    let prefix = unique_prefix();
+    let through_proxy: Arc<dyn Store> = Arc::new(server.store(&prefix, &proxy.endpoint()));
+    let direct = server.store(&prefix, &server.endpoint);
+    (proxy, through_proxy, direct)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_part_failures_are_retried_and_succeed() {
     tokio::time::timeout(TEST_DEADLINE, async {
-        let server = Server::connect().await;
-        let proxy = FaultProxy::start(&server.address, FaultPolicy::FailParts { first_n: 2 })
-            .await
-            .expect("start proxy");
-        let prefix = unique_prefix();
-        let through_proxy: Arc<dyn Store> = Arc::new(server.store(&prefix, &proxy.endpoint()));
-        let direct = server.store(&prefix, &server.endpoint);
+        let (proxy, through_proxy, direct) =
+            behind_proxy(FaultPolicy::FailParts { first_n: 2 }).await;
         let key = "db/data/public/orders/000000.copy.zst";
         // 16 MiB and a bit in 5 MiB parts: 4 parts, the first two attempts throttled.
         let data = pseudo_random(16 * MIB + 777, 11);
@@ -171,13 +177,7 @@ async fn transient_part_failures_are_retried_and_succeed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn persistent_part_failure_aborts_upload_and_leaves_nothing() {
     tokio::time::timeout(TEST_DEADLINE, async {
-        let server = Server::connect().await;
-        let proxy = FaultProxy::start(&server.address, FaultPolicy::FailAllParts)
-            .await
-            .expect("start proxy");
-        let prefix = unique_prefix();
-        let through_proxy: Arc<dyn Store> = Arc::new(server.store(&prefix, &proxy.endpoint()));
-        let direct = server.store(&prefix, &server.endpoint);
+        let (proxy, through_proxy, direct) = behind_proxy(FaultPolicy::FailAllParts).await;
         let key = "db/data/public/orders/000000.copy.zst";
         let data = pseudo_random(16 * MIB, 12);
 
