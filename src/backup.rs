@@ -359,13 +359,9 @@ async fn dump_chunk(
         let mut batch = BytesMut::with_capacity(BATCH_BYTES);
         let mut batch_rows = 0u64;
         let mut chunk_bytes = 0u64;
-        let send = |tx: &mpsc::Sender<Raw>, msg| {
-            let tx = tx.clone();
-            async move {
-                tx.send(msg)
-                    .await
-                    .map_err(|_| Error::Cancelled { reason: "encoder stopped".into() })
-            }
+        let send = |msg| {
+            let sent = raw_tx.send(msg);
+            async move { sent.await.map_err(|_| Error::Cancelled { reason: "encoder stopped".into() }) }
         };
         loop {
             // Cancellation is checked once per batch: a select! on the token for every row cost
@@ -380,7 +376,7 @@ async fn dump_chunk(
                     return Err(Error::Cancelled { reason: "another table failed".into() });
                 }
                 ctx.observer.raw_bytes(batch.len() as u64);
-                send(&raw_tx, Raw::Data(batch.split().freeze(), batch_rows)).await?;
+                send(Raw::Data(batch.split().freeze(), batch_rows)).await?;
                 batch_rows = 0;
             }
             if chunk_bytes >= ctx.chunk_bytes {
@@ -389,9 +385,9 @@ async fn dump_chunk(
         }
         if !batch.is_empty() {
             ctx.observer.raw_bytes(batch.len() as u64);
-            send(&raw_tx, Raw::Data(batch.freeze(), batch_rows)).await?;
+            send(Raw::Data(batch.freeze(), batch_rows)).await?;
         }
-        send(&raw_tx, Raw::End).await
+        send(Raw::End).await
     };
 
     let writer = async {

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
+use crate::codec::Digest;
 use crate::error::Result;
 use crate::manifest;
 use crate::restore::{read_manifest, verified_stream};
@@ -46,24 +47,17 @@ pub async fn verify(
     let started = Instant::now();
     let store = store::open(backup, options).await?;
     let manifest = read_manifest(&store, manifest_key).await?;
-    let objects: Vec<(String, manifest::Chunk, bool)> = manifest
+    let objects: Vec<(String, Digest, bool)> = manifest
         .objects()
-        .map(|(key, digest, rows)| {
-            (
-                key.to_string(),
-                manifest::Chunk { key: key.to_string(), digest: digest.clone() },
-                rows,
-            )
-        })
+        .map(|(key, digest, rows)| (key.to_string(), digest.clone(), rows))
         .collect();
     let results: Vec<(String, Result<u64>)> = futures_util::stream::iter(objects)
-        .map(|(key, chunk, check_rows)| {
+        .map(|(key, digest, check_rows)| {
             let store = store.clone();
             async move {
-                let outcome =
-                    verified_stream(store.clone(), &key, chunk.digest.clone(), check_rows)
-                        .try_fold(0u64, |n, raw| async move { Ok(n + raw.len() as u64) })
-                        .await;
+                let outcome = verified_stream(store.clone(), &key, digest, check_rows)
+                    .try_fold(0u64, |n, raw| async move { Ok(n + raw.len() as u64) })
+                    .await;
                 (store.url(&key), outcome)
             }
         })

@@ -7,6 +7,7 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -193,43 +194,46 @@ fn parse_size(raw: &str) -> Result<u64, String> {
 }
 
 /// Progress bar on a terminal: tables done, bytes, rate.
-struct Bar(ProgressBar);
+struct Bar {
+    bar: ProgressBar,
+    tables: AtomicU64,
+    done: AtomicU64,
+}
 
 impl Bar {
     fn observer(verb: &'static str) -> Arc<dyn Observer> {
         if !std::io::stderr().is_terminal() {
             return Arc::new(Quiet);
         }
-        let bar = ProgressBar::new(0);
+        let bar = ProgressBar::no_length();
         let style = ProgressStyle::with_template(&format!(
             "{verb} {{msg}} [{{elapsed_precise}}] {{bytes}} ({{bytes_per_sec}})"
         ))
         .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
         bar.enable_steady_tick(Duration::from_millis(200));
-        Arc::new(Bar(bar))
+        Arc::new(Bar { bar, tables: AtomicU64::new(0), done: AtomicU64::new(0) })
     }
 }
 
 impl Observer for Bar {
     fn planned(&self, tables: usize, _estimated_bytes: u64) {
-        self.0.set_length(tables as u64);
-        self.0.set_message(format!("0/{tables} tables"));
+        self.tables.store(tables as u64, Ordering::Relaxed);
+        self.bar.set_message(format!("0/{tables} tables"));
     }
     fn raw_bytes(&self, bytes: u64) {
-        self.0.inc(bytes);
+        self.bar.inc(bytes);
     }
     fn table_done(&self, _table: &str, _rows: u64) {
-        let done =
-            self.0.message().split('/').next().and_then(|n| n.parse::<u64>().ok()).unwrap_or(0) + 1;
-        let total = self.0.length().unwrap_or(0);
-        self.0.set_message(format!("{done}/{total} tables"));
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        let total = self.tables.load(Ordering::Relaxed);
+        self.bar.set_message(format!("{done}/{total} tables"));
     }
 }
 
 impl Drop for Bar {
     fn drop(&mut self) {
-        self.0.finish_and_clear();
+        self.bar.finish_and_clear();
     }
 }
 
