@@ -368,16 +368,19 @@ pub(super) async fn generate(
     for (table, stmt) in &keys {
         post.push_in(group(table), stmt);
     }
+    // Every index of the dumped tables, once: constraint-backed ones come with their constraint
+    // (no CREATE INDEX), but CLUSTER ON applies to both kinds.
     let indexes = client
         .query(
-            "SELECT pg_catalog.pg_get_indexdef(i.indexrelid) || ';', \
+            "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c \
+                   WHERE c.conindid = i.indexrelid AND c.contype IN ('p','u','x')) \
+                 THEN pg_catalog.pg_get_indexdef(i.indexrelid) || ';' END, \
                CASE WHEN i.indisclustered THEN format('ALTER TABLE ONLY %I.%I CLUSTER ON %I;', n.nspname, t.relname, ic.relname) END, \
                i.indrelid \
              FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class t ON t.oid = i.indrelid \
              JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid \
              JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace \
-             WHERE i.indrelid = ANY($1) AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c \
-                   WHERE c.conindid = i.indexrelid AND c.contype IN ('p','u','x')) \
+             WHERE i.indrelid = ANY($1) \
              ORDER BY n.nspname, t.relname, ic.relname",
             &[&oids],
         )
@@ -385,24 +388,13 @@ pub(super) async fn generate(
         .map_err(db_err("reading indexes"))?;
     let mut cluster = Vec::new();
     for row in &indexes {
-        post.push_in(group(&row.get::<_, Oid>(2)), row.get(0));
+        if let Some(create) = row.get::<_, Option<String>>(0) {
+            post.push_in(group(&row.get::<_, Oid>(2)), &create);
+        }
         if let Some(stmt) = row.get::<_, Option<String>>(1) {
             cluster.push(stmt);
         }
     }
-    // CLUSTER ON for constraint indexes too.
-    let constraint_cluster = client
-        .query(
-            "SELECT format('ALTER TABLE ONLY %I.%I CLUSTER ON %I;', n.nspname, t.relname, ic.relname) \
-             FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class t ON t.oid = i.indrelid \
-             JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace \
-             WHERE i.indrelid = ANY($1) AND i.indisclustered AND EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c \
-                   WHERE c.conindid = i.indexrelid AND c.contype IN ('p','u','x'))",
-            &[&oids],
-        )
-        .await
-        .map_err(db_err("reading clustered indexes"))?;
-    cluster.extend(constraint_cluster.iter().map(|r| r.get::<_, String>(0)));
     for stmt in cluster.iter().chain(&late_checks).chain(&foreign) {
         post.push(stmt);
     }
