@@ -62,9 +62,18 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    /// The operation was cancelled (deadline, signal, or a sibling task failed first).
+    /// The operation was cancelled (signal, or a sibling task failed first).
     #[error("cancelled: {reason}")]
     Cancelled { reason: String },
+
+    /// Work stopped before the caller's deadline (a Lambda invocation's end); `progress` says how
+    /// far it got and what was left behind.
+    #[error("deadline reached {progress}")]
+    DeadlineReached { progress: String },
+
+    /// The deployment's configuration (environment variables, a secret's contents) is wrong.
+    #[error("configuration: {what}: {reason}")]
+    Configuration { what: String, reason: String },
 }
 
 impl Error {
@@ -88,6 +97,10 @@ impl Error {
         Error::Io { context: context.into(), source }
     }
 
+    pub fn config(what: impl Into<String>, reason: impl fmt::Display) -> Self {
+        Error::Configuration { what: what.into(), reason: reason.to_string() }
+    }
+
     pub fn database(context: impl Into<String>, reason: impl fmt::Display) -> Self {
         Error::Database { context: context.into(), reason: reason.to_string() }
     }
@@ -102,7 +115,8 @@ impl Error {
             | Error::Database { reason, .. }
             | Error::TargetNotEmpty { reason, .. }
             | Error::Unsupported { reason }
-            | Error::Cancelled { reason } => {
+            | Error::Cancelled { reason }
+            | Error::Configuration { reason, .. } => {
                 let _ = write!(reason, "; {note}");
             }
             Error::Store { message, .. } => {
@@ -114,12 +128,15 @@ impl Error {
             Error::Io { context, .. } => {
                 let _ = write!(context, " ({note})");
             }
+            Error::DeadlineReached { progress } => {
+                let _ = write!(progress, "; {note}");
+            }
         }
         self
     }
 
-    /// A stable, routable name for the kind of failure (used in JSON reports and, later, as the
-    /// Lambda `errorType`).
+    /// A stable, routable name for the kind of failure (used in JSON reports and as the Lambda
+    /// `errorType`).
     pub fn kind(&self) -> &'static str {
         match self {
             Error::InvalidInput { .. } => "InvalidRequest",
@@ -132,6 +149,8 @@ impl Error {
             Error::Unsupported { .. } => "Unsupported",
             Error::Io { .. } => "IoError",
             Error::Cancelled { .. } => "Cancelled",
+            Error::DeadlineReached { .. } => "DeadlineReached",
+            Error::Configuration { .. } => "ConfigurationError",
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod manifest;
 pub mod plan;
 pub mod restore;
 pub mod store;
+pub mod tls;
 pub mod verify;
 
 pub use error::{Error, Result};

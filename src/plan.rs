@@ -6,12 +6,16 @@
 //! the password: that is how secrets stay out of logs, errors and reports.
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
 
 use crate::codec::DEFAULT_ZSTD_LEVEL;
 use crate::error::{Error, Result};
 use crate::store::{Location, StoreOptions};
+use crate::tls::{TlsMode, TlsOptions};
 
 /// Default size after which a table's output rolls over to the next chunk object: 1 GiB of raw
 /// bytes. Large enough that most tables are one object, small enough that a chunk stays well
@@ -40,13 +44,15 @@ pub struct ConnectionUrl {
     redacted: String,
     engine: EngineKind,
     database: String,
+    tls: TlsOptions,
 }
 
 impl ConnectionUrl {
     pub fn parse(what: &str, raw: &str) -> Result<Self> {
         let redacted = redact_url(raw);
         let bad = |reason: String| Error::invalid(format!("{what} '{redacted}'"), reason);
-        let url = url::Url::parse(raw).map_err(|e| bad(e.to_string()))?;
+        let mut url = url::Url::parse(raw).map_err(|e| bad(e.to_string()))?;
+        let tls = take_tls_options(&mut url).map_err(|e| bad(e.to_string()))?;
         let engine = match url.scheme() {
             "postgres" | "postgresql" => EngineKind::Postgres,
             "mysql" | "mariadb" => {
@@ -68,7 +74,17 @@ impl ConnectionUrl {
                 "the URL must name one database: postgres://user@host:port/dbname".into()
             ));
         }
-        Ok(ConnectionUrl { secret: raw.to_string(), redacted, engine, database })
+        Ok(ConnectionUrl { secret: url.to_string(), redacted, engine, database, tls })
+    }
+
+    /// Override the TLS settings (Lambda configuration; the URL's own `sslmode` otherwise).
+    pub fn with_tls(mut self, tls: TlsOptions) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    pub fn tls(&self) -> &TlsOptions {
+        &self.tls
     }
 
     /// The full connection string, password included: pass it to a driver, never print it.
@@ -89,7 +105,7 @@ impl ConnectionUrl {
         let mut url = url::Url::parse(&self.secret)
             .map_err(|e| Error::invalid(format!("URL '{}'", self.redacted), e))?;
         url.set_path(&format!("/{}", utf8_percent_encode(database)));
-        ConnectionUrl::parse("URL", url.as_str())
+        Ok(ConnectionUrl::parse("URL", url.as_str())?.with_tls(self.tls.clone()))
     }
 }
 
@@ -103,6 +119,26 @@ impl fmt::Debug for ConnectionUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ConnectionUrl({})", self.redacted)
     }
+}
+
+/// Take libpq's TLS parameters (`sslmode`, `sslrootcert`) out of the URL's query: the driver
+/// knows only some of them, and streamdump applies them itself (see [`crate::tls`]).
+fn take_tls_options(url: &mut url::Url) -> Result<TlsOptions> {
+    let mut tls = TlsOptions::default();
+    let mut rest = Vec::new();
+    for (key, value) in url.query_pairs() {
+        match key.as_ref() {
+            "sslmode" => tls.mode = value.parse::<TlsMode>()?,
+            "sslrootcert" => tls.ca_file = Some(value.as_ref().into()),
+            _ => rest.push((key.into_owned(), value.into_owned())),
+        }
+    }
+    if rest.is_empty() {
+        url.set_query(None);
+    } else {
+        url.query_pairs_mut().clear().extend_pairs(rest);
+    }
+    Ok(tls)
 }
 
 /// Replace the password of a URL-shaped string with `***`, even when the string does not parse.
@@ -160,6 +196,82 @@ pub fn key_segment(name: &str) -> String {
 /// A new backup id: UTC time to the second (sorts by time, no colons) and 4 random hex digits.
 pub fn new_backup_id(now: DateTime<Utc>) -> String {
     format!("{}-{:04x}", now.format("%Y%m%dT%H%M%SZ"), rand::random::<u16>())
+}
+
+/// `1024`, `64KiB`, `8MiB`, `1GiB`, `10MB`, `1G`.
+pub fn parse_size(raw: &str) -> Result<u64, String> {
+    let s = raw.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| format!("'{raw}' is not a size (e.g. 64MiB)"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "kb" => 1000,
+        "m" | "mib" => 1 << 20,
+        "mb" => 1_000_000,
+        "g" | "gib" => 1 << 30,
+        "gb" => 1_000_000_000,
+        "t" | "tib" => 1 << 40,
+        other => return Err(format!("unknown size unit '{other}' in '{raw}'")),
+    };
+    n.checked_mul(factor).ok_or_else(|| format!("'{raw}' is too large"))
+}
+
+/// Check a backup id chosen by the caller (the HTTPS endpoint uses its request id): it becomes
+/// a key segment, so only `[A-Za-z0-9._-]`, 1 to 128 characters, not starting with a dot.
+pub fn validate_backup_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && !id.starts_with('.')
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            format!("backup id '{id}'"),
+            "use 1 to 128 of A-Z a-z 0-9 . _ - (not starting with '.')",
+        ))
+    }
+}
+
+/// Asks a running backup or restore to stop early, with the same clean-up as a failure. The
+/// Lambda handlers fire it a configurable margin before the invocation's deadline.
+#[derive(Debug, Clone, Default)]
+pub struct Stop {
+    token: CancellationToken,
+    deadline: Arc<AtomicBool>,
+}
+
+impl Stop {
+    /// Stop because the caller's deadline is near.
+    pub fn at_deadline(&self) {
+        self.deadline.store(true, Ordering::SeqCst);
+        self.token.cancel();
+    }
+
+    /// Stop for another reason (a signal).
+    pub fn cancel(&self) {
+        self.token.cancel();
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    pub fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+
+    /// The error a stopped run reports; `progress` says how far it got ("after 3 of 9 tables;
+    /// nothing written").
+    pub fn error(&self, progress: String) -> Error {
+        if self.deadline.load(Ordering::SeqCst) {
+            Error::DeadlineReached { progress }
+        } else {
+            Error::Cancelled { reason: format!("stopped {progress}") }
+        }
+    }
 }
 
 /// A table named by `--exclude-table`: `schema.table`, or `table` in any selected schema.
@@ -238,6 +350,9 @@ pub struct BackupPlan {
     pub store: StoreOptions,
     /// Record objects the DDL generator cannot reproduce instead of failing.
     pub skip_unsupported: bool,
+    /// The id to use instead of a new one (validated).
+    pub backup_id: Option<String>,
+    pub stop: Stop,
 }
 
 /// A backup request as it arrives (CLI flags; later Lambda events), before validation.
@@ -252,6 +367,8 @@ pub struct BackupRequest {
     pub zstd_level: Option<i32>,
     pub store: StoreOptions,
     pub skip_unsupported: bool,
+    pub backup_id: Option<String>,
+    pub stop: Stop,
 }
 
 impl BackupRequest {
@@ -285,6 +402,9 @@ impl BackupRequest {
             return Err(Error::invalid("zstd level", format!("{zstd_level} is outside 1..=19")));
         }
         self.store.validate()?;
+        if let Some(id) = &self.backup_id {
+            validate_backup_id(id)?;
+        }
         Ok(BackupPlan {
             source,
             destination,
@@ -295,6 +415,8 @@ impl BackupRequest {
             zstd_level,
             store: self.store,
             skip_unsupported: self.skip_unsupported,
+            backup_id: self.backup_id,
+            stop: self.stop,
         })
     }
 }
@@ -310,6 +432,7 @@ pub struct RestorePlan {
     pub replace: bool,
     pub create: bool,
     pub store: StoreOptions,
+    pub stop: Stop,
 }
 
 /// Parse a manifest URL into the backup directory and the manifest's key. A URL naming the
@@ -334,6 +457,7 @@ pub struct RestoreRequest {
     pub replace: bool,
     pub create: bool,
     pub store: StoreOptions,
+    pub stop: Stop,
 }
 
 impl RestoreRequest {
@@ -350,6 +474,7 @@ impl RestoreRequest {
             replace: self.replace,
             create: self.create,
             store: self.store,
+            stop: self.stop,
         })
     }
 }

@@ -265,7 +265,7 @@ async fn load_data(
         .collect();
     let queue = Arc::new(Mutex::new(work));
     let committed: Progress = Arc::new(Mutex::new(vec![0; manifest.tables.len()]));
-    let cancel = CancellationToken::new();
+    let cancel = plan.stop.token().child_token();
     let mut tasks = tokio::task::JoinSet::new();
     let jobs = plan.jobs.min(queue.lock().map(|q| q.len()).unwrap_or(0));
     let mut loaders = Vec::with_capacity(jobs);
@@ -298,13 +298,24 @@ async fn load_data(
     }
     let Some(error) = first_error else { return Ok(rows) };
     let done = committed.lock().map(|c| c.clone()).unwrap_or_default();
-    for (table, loaded) in manifest.tables.iter().zip(done) {
-        if loaded > 0
-            && loaded < table.chunks.len()
+    let mut complete = 0;
+    for (table, &loaded) in manifest.tables.iter().zip(&done) {
+        if loaded == table.chunks.len() {
+            complete += 1;
+        } else if loaded > 0
             && let Err(e) = target.empty_table(table).await
         {
             tracing::warn!(table = %table.display_name(), error = %e, "could not empty a partly loaded table");
         }
+    }
+    if plan.stop.is_stopped() {
+        return Err(plan.stop.error(format!(
+            "after {complete} of {} tables were loaded; those stay in {}, without foreign keys \
+             and sequence values, and partly loaded tables were emptied: restore again with \
+             replace",
+            manifest.tables.len(),
+            plan.target
+        )));
     }
     Err(error)
 }

@@ -65,7 +65,7 @@ struct BackupArgs {
     #[arg(long, short = 'j')]
     jobs: Option<usize>,
     /// Raw bytes after which a table rolls over into its next chunk object (e.g. 1GiB, 64MiB).
-    #[arg(long, value_parser = parse_size)]
+    #[arg(long, value_parser = plan::parse_size)]
     chunk_size: Option<u64>,
     /// zstd compression level (1-19).
     #[arg(long)]
@@ -128,7 +128,7 @@ struct ListArgs {
 #[derive(Args, Clone)]
 struct StoreArgs {
     /// Multipart part size (5MiB..5GiB).
-    #[arg(long, value_parser = parse_size, global = true)]
+    #[arg(long, value_parser = plan::parse_size, global = true)]
     part_size: Option<u64>,
     /// Parts uploading at once per object.
     #[arg(long, global = true)]
@@ -156,13 +156,7 @@ impl StoreArgs {
         if let Some(n) = self.parts_in_flight {
             options.parts_in_flight = n;
         }
-        let sse = match (self.sse.as_str(), &self.kms_key_id) {
-            ("s3", None) => ServerSideEncryption::S3,
-            ("kms", key) => ServerSideEncryption::Kms { key_id: key.clone() },
-            ("none", None) => ServerSideEncryption::None,
-            (_, Some(_)) => anyhow::bail!("invalid --kms-key-id: only valid with --sse kms"),
-            (other, _) => anyhow::bail!("invalid --sse '{other}': expected s3, kms or none"),
-        };
+        let sse = ServerSideEncryption::parse(&self.sse, self.kms_key_id.clone())?;
         options.s3 = S3Options {
             path_style: self.path_style,
             sse,
@@ -171,26 +165,6 @@ impl StoreArgs {
         };
         Ok(options)
     }
-}
-
-/// `1024`, `64KiB`, `8MiB`, `1GiB`, `10MB`, `1G`.
-fn parse_size(raw: &str) -> Result<u64, String> {
-    let s = raw.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, unit) = s.split_at(split);
-    let n: u64 = digits.parse().map_err(|_| format!("'{raw}' is not a size (e.g. 64MiB)"))?;
-    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kib" => 1 << 10,
-        "kb" => 1000,
-        "m" | "mib" => 1 << 20,
-        "mb" => 1_000_000,
-        "g" | "gib" => 1 << 30,
-        "gb" => 1_000_000_000,
-        "t" | "tib" => 1 << 40,
-        other => return Err(format!("unknown size unit '{other}' in '{raw}'")),
-    };
-    n.checked_mul(factor).ok_or_else(|| format!("'{raw}' is too large"))
 }
 
 /// Progress bar on a terminal: tables done, bytes, rate.
@@ -259,6 +233,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 zstd_level: args.zstd_level,
                 store: args.store.options()?,
                 skip_unsupported: args.skip_unsupported,
+                ..BackupRequest::default()
             };
             let plan = request.plan()?;
             let observer = if args.json {
@@ -296,6 +271,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 replace: args.replace,
                 create: args.create,
                 store: args.store.options()?,
+                ..RestoreRequest::default()
             };
             let plan = request.plan()?;
             let observer = if args.json {

@@ -29,7 +29,7 @@ use tokio::task::JoinSet;
 use crate::error::{Error, Result};
 
 pub use local::LocalStore;
-pub use s3::{S3Options, S3Store, ServerSideEncryption};
+pub use s3::{S3Options, S3Store, ServerSideEncryption, aws_environment};
 
 /// Default size of one multipart part: 8 MiB. S3 needs at least 5 MiB for every part but the
 /// last; 8 MiB keeps memory small while keeping the request count (and its overhead) low.

@@ -56,6 +56,33 @@ pub enum ServerSideEncryption {
     None,
 }
 
+impl ServerSideEncryption {
+    /// From the `--sse` / `STREAMDUMP_SSE` value (`s3`, `kms`, `none`) and an optional KMS key.
+    pub fn parse(sse: &str, kms_key_id: Option<String>) -> Result<Self> {
+        match (sse, kms_key_id) {
+            ("s3", None) => Ok(ServerSideEncryption::S3),
+            ("kms", key_id) => Ok(ServerSideEncryption::Kms { key_id }),
+            ("none", None) => Ok(ServerSideEncryption::None),
+            (_, Some(_)) => Err(Error::invalid("KMS key id", "only valid with SSE kms")),
+            (other, None) => {
+                Err(Error::invalid(format!("SSE '{other}'"), "expected s3, kms or none"))
+            }
+        }
+    }
+}
+
+/// The standard AWS environment (credentials, region, endpoints), loaded once per process and
+/// shared by every client streamdump builds (S3, Secrets Manager, SNS).
+pub async fn aws_environment() -> &'static SdkConfig {
+    ENVIRONMENT
+        .get_or_init(|| async {
+            let region = RegionProviderChain::default_provider()
+                .or_else(Region::from_static(DEFAULT_REGION));
+            aws_config::defaults(BehaviorVersion::latest()).region(region).load().await
+        })
+        .await
+}
+
 /// Settings for S3 stores, on top of the standard AWS environment.
 #[derive(Debug, Clone, Default)]
 pub struct S3Options {
@@ -89,14 +116,7 @@ impl S3Store {
     /// Open the store at an `s3://` location with the client configured from the standard AWS
     /// environment plus `options`. No request is sent until the store is used.
     pub async fn open(location: Location, options: &S3Options) -> Result<Self> {
-        let environment = ENVIRONMENT
-            .get_or_init(|| async {
-                let region = RegionProviderChain::default_provider()
-                    .or_else(Region::from_static(DEFAULT_REGION));
-                aws_config::defaults(BehaviorVersion::latest()).region(region).load().await
-            })
-            .await;
-        Self::with_sdk_config(location, environment, options)
+        Self::with_sdk_config(location, aws_environment().await, options)
     }
 
     /// Open the store with a client built from `config` (credentials, region, HTTP settings)

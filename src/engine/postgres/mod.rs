@@ -19,7 +19,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures_util::{SinkExt, StreamExt};
+use tokio_postgres::config::SslMode;
 use tokio_postgres::{Client, NoTls};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{
     Loader, RawStream, RowBatch, RowStream, Selection, Snapshot, Source, SourceWorker, TableSpec,
@@ -28,6 +30,7 @@ use super::{
 use crate::error::{Error, Result};
 use crate::manifest::{Consistency, Requires, SequenceValue, SourceInfo, Table};
 use crate::plan::ConnectionUrl;
+use crate::tls::TlsMode;
 
 /// The data format of Postgres data objects.
 pub const FORMAT_COPY_TEXT: &str = "copy_text";
@@ -89,16 +92,50 @@ async fn connect(url: &ConnectionUrl) -> Result<Client> {
     if config.get_application_name().is_none() {
         config.application_name(APPLICATION_NAME);
     }
-    let (client, connection) = config
-        .connect(NoTls)
-        .await
-        .map_err(|e| Error::Connect { target: url.to_string(), reason: describe(&e) })?;
+    let refused = |e: tokio_postgres::Error| {
+        let reason = describe(&e);
+        let reason = match url.tls().mode {
+            TlsMode::VerifyFull if reason.contains("certificate") => format!(
+                "{reason} (TLS mode verify-full: the server's certificate must chain to a system \
+                 root or the CA bundle, and name the host)"
+            ),
+            TlsMode::Require if reason.contains("TLS") || reason.contains("SSL") => {
+                format!("{reason} (TLS mode require: the server must accept TLS)")
+            }
+            _ => reason,
+        };
+        Error::Connect { target: url.to_string(), reason }
+    };
+    let client = match url.tls().client_config()? {
+        None => {
+            config.ssl_mode(SslMode::Disable);
+            let (client, connection) = config.connect(NoTls).await.map_err(refused)?;
+            spawn_connection(connection);
+            client
+        }
+        Some(tls) => {
+            config.ssl_mode(match url.tls().mode {
+                TlsMode::Prefer => SslMode::Prefer,
+                _ => SslMode::Require,
+            });
+            let (client, connection) =
+                config.connect(MakeRustlsConnect::new(tls)).await.map_err(refused)?;
+            spawn_connection(connection);
+            client
+        }
+    };
+    Ok(client)
+}
+
+fn spawn_connection<F>(connection: F)
+where
+    F: Future<Output = std::result::Result<(), tokio_postgres::Error>> + Send + 'static,
+{
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::debug!(error = %describe(&e), "postgres connection closed with an error");
         }
     });
-    Ok(client)
 }
 
 /// pg_dump's dump session settings. `encoding` is set only on COPY connections, so data bytes
