@@ -15,6 +15,7 @@ pub mod backup;
 pub mod codec;
 pub mod engine;
 pub mod error;
+pub mod lambda;
 pub mod manifest;
 pub mod plan;
 pub mod restore;
@@ -23,3 +24,17 @@ pub mod tls;
 pub mod verify;
 
 pub use error::{Error, Result};
+
+/// Serve every allocation of 1 MiB or more (part buffers) with its own mapping, returned to the OS
+/// when freed. By default glibc raises its mmap threshold after the first large free, and part
+/// buffers then land in per-thread arenas that keep freed memory: peak RSS of a backup crept from
+/// 47 to 73 MiB between a 0.4 GB and a 1.4 GB database; with the fixed threshold it is 39 MiB for
+/// both. (mimalloc was tried: 168-181 MiB.)
+pub fn bound_allocator_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tuning; binaries call it first thing in
+    // main, before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}

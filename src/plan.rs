@@ -374,16 +374,14 @@ pub struct BackupRequest {
 impl BackupRequest {
     pub fn plan(self) -> Result<BackupPlan> {
         let source = ConnectionUrl::parse("source URL", &self.source)?;
+        self.plan_with(source)
+    }
+
+    /// The plan for a source resolved elsewhere (the Lambda handler reads it from a secret);
+    /// `self.source` is ignored.
+    pub fn plan_with(self, source: ConnectionUrl) -> Result<BackupPlan> {
         let destination = Location::parse(&self.destination)?;
-        let mut schemas = Vec::new();
-        for s in self.schemas {
-            if s.is_empty() {
-                return Err(Error::invalid("schema", "empty schema name"));
-            }
-            if !schemas.contains(&s) {
-                schemas.push(s);
-            }
-        }
+        let schemas = unique_schemas(self.schemas)?;
         let exclude_tables = self
             .exclude_tables
             .iter()
@@ -421,6 +419,20 @@ impl BackupRequest {
     }
 }
 
+/// Schema names as given, without duplicates; an empty name is an error.
+fn unique_schemas(given: Vec<String>) -> Result<Vec<String>> {
+    let mut schemas = Vec::new();
+    for s in given {
+        if s.is_empty() {
+            return Err(Error::invalid("schema", "empty schema name"));
+        }
+        if !schemas.contains(&s) {
+            schemas.push(s);
+        }
+    }
+    Ok(schemas)
+}
+
 /// Everything a restore needs, validated.
 #[derive(Debug, Clone)]
 pub struct RestorePlan {
@@ -431,6 +443,8 @@ pub struct RestorePlan {
     pub jobs: usize,
     pub replace: bool,
     pub create: bool,
+    /// Empty: every schema of the backup; else only these (each must be in the backup).
+    pub schemas: Vec<String>,
     pub store: StoreOptions,
     pub stop: Stop,
 }
@@ -456,14 +470,20 @@ pub struct RestoreRequest {
     pub jobs: Option<usize>,
     pub replace: bool,
     pub create: bool,
+    pub schemas: Vec<String>,
     pub store: StoreOptions,
     pub stop: Stop,
 }
 
 impl RestoreRequest {
     pub fn plan(self) -> Result<RestorePlan> {
-        let (backup, manifest_key) = manifest_location(&self.from)?;
         let target = ConnectionUrl::parse("target URL", &self.target)?;
+        self.plan_with(target)
+    }
+
+    /// The plan for a target resolved elsewhere (a secret); `self.target` is ignored.
+    pub fn plan_with(self, target: ConnectionUrl) -> Result<RestorePlan> {
+        let (backup, manifest_key) = manifest_location(&self.from)?;
         let jobs = jobs(self.jobs)?;
         self.store.validate()?;
         Ok(RestorePlan {
@@ -473,6 +493,7 @@ impl RestoreRequest {
             jobs,
             replace: self.replace,
             create: self.create,
+            schemas: unique_schemas(self.schemas)?,
             store: self.store,
             stop: self.stop,
         })

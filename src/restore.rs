@@ -34,6 +34,8 @@ pub struct RestoreReport {
     pub tables: u64,
     pub rows: u64,
     pub raw_bytes: u64,
+    /// Bytes read from the store (compressed).
+    pub stored_bytes: u64,
     pub sequences: u64,
     pub duration_secs: f64,
 }
@@ -117,6 +119,13 @@ async fn read_script(store: &Arc<dyn Store>, key: &str, expect: &Digest) -> Resu
 
 pub async fn run(plan: &RestorePlan, observer: Arc<dyn Observer>) -> Result<RestoreReport> {
     let started = Instant::now();
+    if !plan.schemas.is_empty() {
+        return Err(Error::Unsupported {
+            reason: "restoring a subset of a backup's schemas is not available yet; leave \
+                     'schemas' out to restore the whole backup"
+                .into(),
+        });
+    }
     let store = store::open(&plan.backup, &plan.store).await?;
     let manifest = read_manifest(&store, &plan.manifest_key).await?;
     let engine = match manifest.source.engine.as_str() {
@@ -163,6 +172,7 @@ pub async fn run(plan: &RestorePlan, observer: Arc<dyn Observer>) -> Result<Rest
         tables: manifest.tables.len() as u64,
         rows,
         raw_bytes: manifest.totals.raw_bytes,
+        stored_bytes: manifest.totals.stored_bytes,
         sequences: manifest.sequences.len() as u64,
         duration_secs: started.elapsed().as_secs_f64(),
     };

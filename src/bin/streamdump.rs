@@ -367,22 +367,8 @@ fn init_logging(verbose: u8) {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
-/// Serve every allocation of 1 MiB or more (part buffers) with its own mapping, returned to the OS
-/// when freed. By default glibc raises its mmap threshold after the first large free, and part
-/// buffers then land in per-thread arenas that keep freed memory: peak RSS of a backup crept from
-/// 47 to 73 MiB between a 0.4 GB and a 1.4 GB database; with the fixed threshold it is 39 MiB for
-/// both. (mimalloc was tried: 168-181 MiB.)
-fn bound_allocator_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator tuning; called first thing in main, before any
-    // other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-    }
-}
-
 fn main() -> ExitCode {
-    bound_allocator_memory();
+    streamdump::bound_allocator_memory();
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let json = match &cli.command {

@@ -1,0 +1,84 @@
+//! The AWS Lambda functions `backup` and `restore`: configuration from the environment
+//! ([`config`]), events ([`event`]), credentials from Secrets Manager ([`secret`]), metrics and
+//! notifications ([`notify`]), and the handlers ([`handle_backup`], [`handle_restore`]), which are
+//! plain async functions tests call directly. [`main`] is the thin glue to `lambda_runtime` that
+//! both binaries use.
+
+pub mod config;
+pub mod event;
+mod handler;
+pub mod notify;
+pub mod secret;
+
+use std::sync::Arc;
+
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use serde_json::Value;
+
+pub use handler::{Deps, Invocation, handle_backup, handle_restore};
+
+use crate::error::Error;
+
+/// Which function a binary is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    Backup,
+    Restore,
+}
+
+impl Function {
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::Backup => "backup",
+            Function::Restore => "restore",
+        }
+    }
+}
+
+/// The error as Lambda reports it: `errorType` is the stable kind a caller routes on.
+fn diagnostic(e: &Error) -> Diagnostic {
+    Diagnostic { error_type: e.kind().to_string(), error_message: e.to_string() }
+}
+
+/// The whole life of a function process: allocator tuning, JSON logs when
+/// `AWS_LAMBDA_LOG_FORMAT=JSON`, configuration and clients built once, then the runtime loop.
+/// A configuration error does not crash the process: every invocation reports it, so it reaches
+/// the on-failure destination and the caller.
+pub fn main(function: Function) -> Result<(), lambda_runtime::Error> {
+    crate::bound_allocator_memory();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        lambda_runtime::tracing::init_default_subscriber();
+        let deps = match Deps::from_env(function.name()).await {
+            Ok(deps) => Ok(Arc::new(deps)),
+            Err(e) => {
+                tracing::error!(error = %e, "configuration error: every invocation will fail");
+                Err(e)
+            }
+        };
+        let deps = Arc::new(deps);
+        lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+            let deps = deps.clone();
+            async move {
+                let deps = match deps.as_ref() {
+                    Ok(deps) => deps.clone(),
+                    Err(e) => return Err(diagnostic(e)),
+                };
+                let invocation = Invocation {
+                    request_id: event.context.request_id.clone(),
+                    deadline: event.context.deadline(),
+                };
+                let report = match function {
+                    Function::Backup => handle_backup(&event.payload, &invocation, &deps)
+                        .await
+                        .map(|r| serde_json::to_value(r).unwrap_or(Value::Null)),
+                    Function::Restore => handle_restore(&event.payload, &invocation, &deps)
+                        .await
+                        .map(|r| serde_json::to_value(r).unwrap_or(Value::Null)),
+                };
+                report.map_err(|e| diagnostic(&e))
+            }
+        }))
+        .await
+    })
+}
