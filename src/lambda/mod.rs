@@ -11,6 +11,7 @@ pub mod notify;
 pub mod secret;
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
@@ -40,6 +41,19 @@ fn diagnostic(e: &Error) -> Diagnostic {
     Diagnostic { error_type: e.kind().to_string(), error_message: e.to_string() }
 }
 
+/// Lambda sends the deadline as milliseconds since the epoch. cargo-lambda's emulator (1.9)
+/// sends the function's timeout instead (`600000`); a value before 2001 cannot be a real
+/// deadline, so it is read as a duration from now rather than as a deadline long past.
+fn deadline(deadline_ms: u64) -> SystemTime {
+    const PLAUSIBLE_EPOCH_MS: u64 = 1_000_000_000_000;
+    if deadline_ms < PLAUSIBLE_EPOCH_MS {
+        tracing::debug!(deadline_ms, "deadline is not an epoch time; reading it as a timeout");
+        SystemTime::now() + Duration::from_millis(deadline_ms)
+    } else {
+        SystemTime::UNIX_EPOCH + Duration::from_millis(deadline_ms)
+    }
+}
+
 /// The whole life of a function process: allocator tuning, JSON logs when
 /// `AWS_LAMBDA_LOG_FORMAT=JSON`, configuration and clients built once, then the runtime loop.
 /// A configuration error does not crash the process: every invocation reports it, so it reaches
@@ -66,7 +80,7 @@ pub fn main(function: Function) -> Result<(), lambda_runtime::Error> {
                 };
                 let invocation = Invocation {
                     request_id: event.context.request_id.clone(),
-                    deadline: event.context.deadline(),
+                    deadline: deadline(event.context.deadline),
                 };
                 let report = match function {
                     Function::Backup => handle_backup(&event.payload, &invocation, &deps)

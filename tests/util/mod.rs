@@ -107,6 +107,28 @@ pub fn drop_db(name: &str) {
     psql("postgres", &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
 }
 
+/// The role `scripts/dev.sh` lets connect over TLS only (`hostnossl ... reject`), and its
+/// password: a connection that succeeds as this role was encrypted.
+pub const TLS_ROLE: &str = "tls_only";
+pub const TLS_ROLE_PASSWORD: &str = "Tls-only-pw-7f3a";
+
+/// Create (or reset) the TLS-only role; a superuser, so it may back up and restore anything.
+pub fn ensure_tls_role() {
+    psql(
+        "postgres",
+        &format!(
+            "DO $$ BEGIN CREATE ROLE {TLS_ROLE} LOGIN SUPERUSER; \
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$; \
+             ALTER ROLE {TLS_ROLE} PASSWORD '{TLS_ROLE_PASSWORD}'"
+        ),
+    );
+}
+
+/// The test server's CA certificate (made by `scripts/dev.sh`).
+pub fn pg_ca_file() -> String {
+    std::env::var("STREAMDUMP_TEST_PG_CA").expect("STREAMDUMP_TEST_PG_CA (source .services/env)")
+}
+
 /// Run the real `streamdump` binary with the test S3 credentials in its environment.
 pub fn streamdump(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_streamdump"))
