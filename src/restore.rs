@@ -119,15 +119,9 @@ async fn read_script(store: &Arc<dyn Store>, key: &str, expect: &Digest) -> Resu
 
 pub async fn run(plan: &RestorePlan, observer: Arc<dyn Observer>) -> Result<RestoreReport> {
     let started = Instant::now();
-    if !plan.schemas.is_empty() {
-        return Err(Error::Unsupported {
-            reason: "restoring a subset of a backup's schemas is not available yet; leave \
-                     'schemas' out to restore the whole backup"
-                .into(),
-        });
-    }
     let store = store::open(&plan.backup, &plan.store).await?;
-    let manifest = read_manifest(&store, &plan.manifest_key).await?;
+    let mut manifest = read_manifest(&store, &plan.manifest_key).await?;
+    let selected = select_schemas(&mut manifest, &plan.schemas)?;
     let engine = match manifest.source.engine.as_str() {
         "postgres" => EngineKind::Postgres,
         other => {
@@ -148,7 +142,7 @@ pub async fn run(plan: &RestorePlan, observer: Arc<dyn Observer>) -> Result<Rest
         scripts.push((
             object.section,
             object.key.clone(),
-            read_script(&store, &object.key, &object.digest).await?,
+            keep_schemas(read_script(&store, &object.key, &object.digest).await?, &selected),
         ));
     }
     let target: Arc<dyn Target> = Arc::new(
@@ -178,6 +172,49 @@ pub async fn run(plan: &RestorePlan, observer: Arc<dyn Observer>) -> Result<Rest
     };
     tracing::info!(backup_id = %report.backup_id, rows, "restore complete");
     Ok(report)
+}
+
+/// Narrow the manifest to the schemas asked for (all when none are); the set of kept schemas,
+/// or `None` for all. Asking for a schema the backup does not hold is an error naming it.
+fn select_schemas(manifest: &mut Manifest, wanted: &[String]) -> Result<Option<HashSet<String>>> {
+    if wanted.is_empty() {
+        return Ok(None);
+    }
+    let held = &manifest.options.schemas;
+    if let Some(missing) = wanted.iter().find(|s| !held.contains(s)) {
+        return Err(Error::invalid(
+            format!("schema '{missing}'"),
+            format!("the backup holds only: {}", held.join(", ")),
+        ));
+    }
+    let keep: HashSet<String> = wanted.iter().cloned().collect();
+    manifest.options.schemas.retain(|s| keep.contains(s));
+    manifest.tables.retain(|t| keep.contains(&t.schema));
+    manifest.sequences.retain(|s| keep.contains(&s.schema));
+    let tables = &manifest.tables;
+    manifest.totals = crate::manifest::Totals {
+        tables: tables.len() as u64,
+        rows: tables.iter().map(|t| t.rows).sum(),
+        raw_bytes: tables.iter().flat_map(|t| &t.chunks).map(|c| c.digest.raw_bytes).sum(),
+        stored_bytes: tables.iter().map(|t| t.stored_bytes()).sum(),
+    };
+    Ok(Some(keep))
+}
+
+/// The statements of a schema script that belong to the kept schemas (statements of no schema
+/// are always kept), with their tags, so the script reads as the engine wrote it.
+fn keep_schemas(sql: String, keep: &Option<HashSet<String>>) -> String {
+    let Some(keep) = keep else { return sql };
+    let mut writer = script::ScriptWriter::default();
+    for statement in script::parse(&sql) {
+        match (&statement.table, &statement.schema) {
+            (_, Some(schema)) if !keep.contains(schema) => {}
+            (Some((schema, name)), _) => writer.push_in(Some((schema, name)), &statement.sql),
+            (None, Some(schema)) => writer.push_for(schema, &statement.sql),
+            (None, None) => writer.push(&statement.sql),
+        }
+    }
+    writer.finish(Section::PreData).sql
 }
 
 type Scripts = Vec<(Section, String, String)>;

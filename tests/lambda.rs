@@ -381,12 +381,24 @@ async fn functions_behind_the_runtime_api_back_up_restore_and_notify() {
         refused["errorMessage"].as_str().unwrap_or("").contains("password authentication failed")
     );
 
-    // Every run announced itself on the topic: 4 successes, 2 failures.
-    let messages = aws::notifications(&queue, 6);
+    // 7. Restore one schema of the full backup.
+    let sales_only = util::unused_db("lambda_sales");
+    let report = emulator.invoke(
+        "restore",
+        &json!({"manifest": manifest_url, "database": sales_only, "create": true,
+                "schemas": ["sales"]}),
+    );
+    assert_eq!(report["tables"], 2, "{report}");
+    let mut expected = util::fingerprint(&db);
+    expected.retain(|table, _| table.starts_with("sales."));
+    assert_eq!(util::fingerprint(&sales_only), expected);
+
+    // Every run announced itself on the topic: 5 successes, 2 failures.
+    let messages = aws::notifications(&queue, 7);
     let subjects: Vec<&str> = messages.iter().map(|(s, _)| s.as_str()).collect();
     let succeeded = subjects.iter().filter(|s| s.contains(" succeeded: ")).count();
     let failed = subjects.iter().filter(|s| s.contains(" FAILED: ")).count();
-    assert_eq!((succeeded, failed), (4, 2), "{subjects:?}");
+    assert_eq!((succeeded, failed), (5, 2), "{subjects:?}");
     assert!(messages.iter().any(|(_, body)| body["report"]["backup_id"] == "0f6e4c2a-api"));
     assert!(messages.iter().any(|(_, body)| body["error"]["type"] == "InvalidRequest"));
 
@@ -397,8 +409,8 @@ async fn functions_behind_the_runtime_api_back_up_restore_and_notify() {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|v| v.get("_aws").is_some())
         .collect();
-    assert_eq!(emf.len(), 6, "EMF records:\n{output}");
-    assert_eq!(emf.iter().filter(|r| r["Success"] == 1).count(), 4);
+    assert_eq!(emf.len(), 7, "EMF records:\n{output}");
+    assert_eq!(emf.iter().filter(|r| r["Success"] == 1).count(), 5);
     assert!(emf.iter().all(|r| r["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "streamdump"));
     assert!(
         output.lines().any(|l| serde_json::from_str::<Value>(l)
@@ -410,6 +422,7 @@ async fn functions_behind_the_runtime_api_back_up_restore_and_notify() {
         assert!(!output.contains(secret_text), "a password reached the function's output");
     }
     drop(emulator);
+    util::drop_db(&sales_only);
     util::drop_db(&restored);
     util::drop_db(&db);
 }

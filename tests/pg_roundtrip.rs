@@ -477,8 +477,51 @@ fn schema_filter_backs_up_only_named_schemas() {
     );
     // The serial of sales.orders continues where the source would.
     let insert = "INSERT INTO sales.orders (status) VALUES ('open') RETURNING id";
+    let subset_source = util::schema_dump_with(&source, &["-n", "sales"]);
     assert_eq!(util::psql(&source, insert), util::psql(&restored, insert));
+    util::psql(&source, "DELETE FROM sales.orders WHERE id = 3");
 
+    // The same subset picked out of a backup of every schema by `restore --schema`.
+    let full_url = util::backup(&source, &dest, &[]);
+    let subset = util::restore_new(&full_url, "rt_schema_s", &["--schema", "sales"]);
+    assert_data_equal(&source, &expected, &subset, "restore --schema sales of a full backup");
+    assert_eq!(util::schema_dump_with(&subset, &["-n", "sales"]), subset_source);
+    assert_eq!(
+        util::psql(&subset, "SELECT count(*) FROM pg_namespace WHERE nspname = 'hr'"),
+        "0",
+        "restore --schema sales must leave hr out"
+    );
+    assert_eq!(
+        util::psql(&subset, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"),
+        "0",
+        "restore --schema sales must leave public's tables out"
+    );
+    assert_eq!(util::psql(&source, insert), util::psql(&subset, insert));
+    // A schema the backup does not hold is named, with the ones it does.
+    let missing = util::unused_db("rt_schema_m");
+    let out = util::streamdump(&[
+        "restore",
+        "--from",
+        &full_url,
+        "--target",
+        &util::pg_url(&missing),
+        "--create",
+        "--schema",
+        "nope",
+    ]);
+    assert!(!out.status.success());
+    let err = util::stderr(&out);
+    assert!(err.contains("schema 'nope'") && err.contains("hr, public, sales"), "{err}");
+    assert_eq!(
+        util::psql(
+            "postgres",
+            &format!("SELECT count(*) FROM pg_database WHERE datname = '{missing}'")
+        ),
+        "0",
+        "nothing may be created for a request that names a schema the backup lacks"
+    );
+
+    util::drop_db(&subset);
     util::drop_db(&restored);
     util::drop_db(&source);
 }

@@ -97,6 +97,9 @@ struct RestoreArgs {
     /// Create the target database if it does not exist.
     #[arg(long)]
     create: bool,
+    /// Restore only this schema of the backup (repeatable; default: all of them).
+    #[arg(long = "schema", value_name = "SCHEMA")]
+    schemas: Vec<String>,
     #[command(flatten)]
     store: StoreArgs,
     #[arg(long)]
@@ -270,6 +273,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 jobs: args.jobs,
                 replace: args.replace,
                 create: args.create,
+                schemas: args.schemas,
                 store: args.store.options()?,
                 ..RestoreRequest::default()
             };

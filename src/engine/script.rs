@@ -18,6 +18,7 @@ use super::SchemaScript;
 
 const MARKER: &str = "-- streamdump statement";
 const TABLE: &str = "; table ";
+const SCHEMA: &str = "; schema ";
 
 /// Builds a script statement by statement.
 #[derive(Debug, Default)]
@@ -32,16 +33,33 @@ impl ScriptWriter {
         self.push_in(None, statement);
     }
 
+    /// Append a statement that belongs to `schema` (a restore of some schemas runs only theirs).
+    pub fn push_for(&mut self, schema: &str, statement: &str) {
+        self.marker(SCHEMA, serde_json::json!(schema));
+        self.statement(statement);
+    }
+
     /// Append a statement; tagged with its table (schema, name) it may run once that table is
     /// loaded, in parallel with other tables' work.
     pub fn push_in(&mut self, table: Option<(&str, &str)>, statement: &str) {
+        match table {
+            Some((schema, name)) => self.marker(TABLE, serde_json::json!([schema, name])),
+            None => self.marker("", serde_json::Value::Null),
+        }
+        self.statement(statement);
+    }
+
+    fn marker(&mut self, kind: &str, tag: serde_json::Value) {
         self.sql.push_str(MARKER);
-        if let Some((schema, name)) = table {
-            self.sql.push_str(TABLE);
+        if !tag.is_null() {
+            self.sql.push_str(kind);
             // JSON escapes newlines and quotes, so the tag stays on one unambiguous line.
-            self.sql.push_str(&serde_json::json!([schema, name]).to_string());
+            self.sql.push_str(&tag.to_string());
         }
         self.sql.push('\n');
+    }
+
+    fn statement(&mut self, statement: &str) {
         let statement = statement.trim_end();
         self.sql.push_str(statement);
         if !statement.ends_with(';') {
@@ -61,6 +79,9 @@ impl ScriptWriter {
 pub struct Statement {
     /// The (schema, name) of the table the statement belongs to, if it is tagged.
     pub table: Option<(String, String)>,
+    /// The schema the statement belongs to (its table's, if it has one); `None`: every restore
+    /// runs it.
+    pub schema: Option<String>,
     pub sql: String,
 }
 
@@ -75,12 +96,18 @@ pub fn parse(script: &str) -> Vec<Statement> {
             let table = rest
                 .strip_prefix(TABLE)
                 .and_then(|tag| serde_json::from_str::<(String, String)>(tag).ok());
-            current = Some(Statement { table, sql: String::new() });
+            let schema = match &table {
+                Some((schema, _)) => Some(schema.clone()),
+                None => rest
+                    .strip_prefix(SCHEMA)
+                    .and_then(|tag| serde_json::from_str::<String>(tag).ok()),
+            };
+            current = Some(Statement { table, schema, sql: String::new() });
             continue;
         }
         match current.as_mut() {
             Some(statement) => statement.sql.push_str(line),
-            None => current = Some(Statement { table: None, sql: line.to_string() }),
+            None => current = Some(Statement { table: None, schema: None, sql: line.to_string() }),
         }
     }
     statements.extend(current);
@@ -111,11 +138,21 @@ mod tests {
         assert_eq!(parsed.len(), 3);
         assert_eq!(parsed[0].table, Some(("public".to_string(), "t\"x\ny".to_string())));
         assert_eq!(parsed[0].sql, "CREATE INDEX i ON public.t (a);");
-        assert_eq!(parsed[1].table, None);
+        assert_eq!(parsed[0].schema.as_deref(), Some("public"));
+        assert_eq!((&parsed[1].table, &parsed[1].schema), (&None, &None));
         assert!(
             parsed[2].sql.contains("\n\nselect 'x;'\n$$"),
             "blank lines inside a statement survive"
         );
+    }
+
+    #[test]
+    fn schema_tags_survive_odd_names() {
+        let mut w = ScriptWriter::default();
+        w.push_for("Sales \"EU\"\n", "CREATE SCHEMA \"Sales \"\"EU\"\"\n\";");
+        let parsed = parse(&w.finish(Section::PreData).sql);
+        assert_eq!(parsed[0].schema.as_deref(), Some("Sales \"EU\"\n"));
+        assert_eq!(parsed[0].table, None);
     }
 
     #[test]

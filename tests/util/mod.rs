@@ -215,8 +215,14 @@ pub fn fingerprint(db: &str) -> BTreeMap<String, (i64, String)> {
 /// `pg_dump --schema-only` of `db` with the header comments and the random `\restrict` keys
 /// removed, so two databases' outputs can be compared.
 pub fn schema_dump(db: &str) -> String {
+    schema_dump_with(db, &[])
+}
+
+/// [`schema_dump`] with more pg_dump options (e.g. `-n sales`).
+pub fn schema_dump_with(db: &str, options: &[&str]) -> String {
     let out = Command::new("pg_dump")
         .args(["--schema-only", "--no-owner", "--no-privileges", "-d", &pg_url(db)])
+        .args(options)
         .output()
         .expect("running pg_dump");
     assert!(out.status.success(), "pg_dump {db}: {}", String::from_utf8_lossy(&out.stderr));

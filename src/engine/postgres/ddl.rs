@@ -136,18 +136,20 @@ pub(super) async fn generate(
         .query(
             "SELECT format('CREATE SCHEMA IF NOT EXISTS %I;', nspname), \
              (SELECT format('COMMENT ON SCHEMA %I IS %L;', n.nspname, d.description) FROM pg_catalog.pg_description d \
-               WHERE d.classoid = 'pg_namespace'::regclass AND d.objoid = n.oid AND d.objsubid = 0) \
+               WHERE d.classoid = 'pg_namespace'::regclass AND d.objoid = n.oid AND d.objsubid = 0), \
+             nspname \
              FROM pg_catalog.pg_namespace n WHERE nspname = ANY($1) ORDER BY nspname",
             &[&schemas],
         )
         .await
         .map_err(db_err("reading schemas"))?
     {
-        pre.push(row.get(0));
+        let schema: &str = row.get(2);
+        pre.push_for(schema, row.get(0));
         if let Some(comment) = row.get::<_, Option<String>>(1)
             && !comment.contains("'standard public schema'")
         {
-            pre.push(&comment);
+            pre.push_for(schema, &comment);
         }
     }
 
@@ -156,7 +158,7 @@ pub(super) async fn generate(
     for row in client
         .query(
             "SELECT e.extname, e.extversion, format('CREATE EXTENSION IF NOT EXISTS %I WITH SCHEMA %I VERSION %L;', \
-             e.extname, n.nspname, e.extversion) FROM pg_catalog.pg_extension e \
+             e.extname, n.nspname, e.extversion), n.nspname FROM pg_catalog.pg_extension e \
              JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace \
              WHERE n.nspname = ANY($1) AND e.extname <> 'plpgsql' ORDER BY e.extname",
             &[&schemas],
@@ -165,7 +167,7 @@ pub(super) async fn generate(
         .map_err(db_err("reading extensions"))?
     {
         extensions.push(Extension { name: row.get(0), version: row.get(1) });
-        pre.push(row.get(2));
+        pre.push_for(row.get(3), row.get(2));
     }
 
     // Enum types.
@@ -174,15 +176,17 @@ pub(super) async fn generate(
            coalesce((SELECT string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder) \
                      FROM pg_catalog.pg_enum e WHERE e.enumtypid = t.oid), '')), \
          (SELECT format('COMMENT ON TYPE %I.%I IS %L;', n.nspname, t.typname, d.description) FROM pg_catalog.pg_description d \
-           WHERE d.classoid = 'pg_type'::regclass AND d.objoid = t.oid AND d.objsubid = 0) \
+           WHERE d.classoid = 'pg_type'::regclass AND d.objoid = t.oid AND d.objsubid = 0), \
+         n.nspname \
          FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
          WHERE t.typtype = 'e' AND n.nspname = ANY($1) AND {} ORDER BY n.nspname, t.typname",
         not_member("pg_type", "t.oid")
     );
     for row in client.query(&sql, &[&schemas]).await.map_err(db_err("reading enum types"))? {
-        pre.push(row.get(0));
+        let schema: &str = row.get(2);
+        pre.push_for(schema, row.get(0));
         if let Some(comment) = row.get::<_, Option<String>>(1) {
-            pre.push(&comment);
+            pre.push_for(schema, &comment);
         }
     }
 
@@ -225,13 +229,13 @@ pub(super) async fn generate(
             }
             continue;
         }
-        pre.push(row.get(2));
-        sequences.push((schema, name));
+        pre.push_for(&schema, row.get(2));
         if let (Some(owner), Some(stmt)) = (owner, row.get::<_, Option<String>>(4))
             && table_names.contains_key(&owner)
         {
-            owned_by.push(stmt);
+            owned_by.push((schema.clone(), stmt));
         }
+        sequences.push((schema, name));
     }
 
     // Tables, with their columns and inline check constraints.
@@ -307,11 +311,11 @@ pub(super) async fn generate(
         let validated: bool = row.get(2);
         match kind.as_str() {
             "c" if validated => inline_checks.entry(table).or_default().push(row.get(3)),
-            "c" => late_checks.push(row.get::<_, String>(4)),
+            "c" => late_checks.push((table, row.get::<_, String>(4))),
             "f" => {
                 let referenced: Oid = row.get(5);
                 if table_names.contains_key(&referenced) {
-                    foreign.push(row.get::<_, String>(4));
+                    foreign.push((table, row.get::<_, String>(4)));
                 } else {
                     let (schema, name) = table_names.get(&table).copied().unwrap_or(("?", "?"));
                     skipped.push(format!(
@@ -333,15 +337,18 @@ pub(super) async fn generate(
             format!("\n    {}\n", items.join(",\n    "))
         };
         let with = table.reloptions.as_ref().map(|o| format!(" WITH ({o})")).unwrap_or_default();
-        pre.push(&format!(
-            "CREATE {}TABLE {} ({body}){with};",
-            if table.unlogged { "UNLOGGED " } else { "" },
-            super::qualified(&table.spec.schema, &table.spec.name)
-        ));
+        pre.push_for(
+            &table.spec.schema,
+            &format!(
+                "CREATE {}TABLE {} ({body}){with};",
+                if table.unlogged { "UNLOGGED " } else { "" },
+                super::qualified(&table.spec.schema, &table.spec.name)
+            ),
+        );
     }
     let table_comments = client
         .query(
-            "SELECT format('COMMENT ON TABLE %I.%I IS %L;', n.nspname, c.relname, d.description) \
+            "SELECT format('COMMENT ON TABLE %I.%I IS %L;', n.nspname, c.relname, d.description), n.nspname \
              FROM pg_catalog.pg_description d JOIN pg_catalog.pg_class c ON c.oid = d.objoid \
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
              WHERE d.classoid = 'pg_class'::regclass AND d.objsubid = 0 AND d.objoid = ANY($1) \
@@ -351,15 +358,15 @@ pub(super) async fn generate(
         .await
         .map_err(db_err("reading table comments"))?;
     for row in &table_comments {
-        pre.push(row.get(0));
+        pre.push_for(row.get(1), row.get(0));
     }
     for table in &catalog.tables {
         for comment in column_comments.remove(&table.oid).unwrap_or_default() {
-            pre.push(&comment);
+            pre.push_for(&table.spec.schema, &comment);
         }
     }
-    for stmt in owned_by {
-        pre.push(&stmt);
+    for (schema, stmt) in owned_by {
+        pre.push_for(&schema, &stmt);
     }
 
     // Post-data: keys and indexes (tagged with their table, so a restore can build them as soon
@@ -392,11 +399,15 @@ pub(super) async fn generate(
             post.push_in(group(&row.get::<_, Oid>(2)), &create);
         }
         if let Some(stmt) = row.get::<_, Option<String>>(1) {
-            cluster.push(stmt);
+            cluster.push((row.get::<_, Oid>(2), stmt));
         }
     }
-    for stmt in cluster.iter().chain(&late_checks).chain(&foreign) {
-        post.push(stmt);
+    // Serial statements, each tagged with the schema of the table it alters.
+    for (table, stmt) in cluster.iter().chain(&late_checks).chain(&foreign) {
+        match group(table) {
+            Some((schema, _)) => post.push_for(schema, stmt),
+            None => post.push(stmt),
+        }
     }
 
     let unsupported = find_unsupported(client, schemas).await?;
