@@ -288,6 +288,13 @@ impl Store for S3Store {
                 |e| {
                     if is_missing_object(&e) {
                         Error::NotFound { key: self.url(key) }
+                    } else if e.as_service_error().and_then(|s| s.code()) == Some("AccessDenied") {
+                        // S3 answers 403, not 404, for a missing object when the caller may not
+                        // list the bucket (as the template's restore role may not).
+                        self.error(key, e).with_note(
+                            "without s3:ListBucket, S3 answers this for an object that does not \
+                             exist as well",
+                        )
                     } else {
                         self.error(key, e)
                     }
