@@ -425,6 +425,17 @@ fn thousands_of_rows_roll_over_into_several_chunks() {
     util::drop_db(&source);
 }
 
+/// Nothing of schemas hr and public was restored into `db`.
+fn assert_holds_only_sales(db: &str, context: &str) {
+    for (check, what) in [
+        ("SELECT count(*) FROM pg_namespace WHERE nspname = 'hr'", "schema hr"),
+        ("SELECT count(*) FROM pg_type WHERE typname = 'level'", "hr's enum type"),
+        ("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", "public's tables"),
+    ] {
+        assert_eq!(util::psql(db, check), "0", "{context}: {what} must not be restored");
+    }
+}
+
 #[test]
 fn schema_filter_backs_up_only_named_schemas() {
     let source = util::fresh_db("rt_schema");
@@ -460,21 +471,7 @@ fn schema_filter_backs_up_only_named_schemas() {
 
     let restored = util::restore_new(&manifest_url, "rt_schema_r", &[]);
     assert_data_equal(&source, &expected, &restored, "restore of --schema sales");
-    assert_eq!(
-        util::psql(&restored, "SELECT count(*) FROM pg_namespace WHERE nspname = 'hr'"),
-        "0",
-        "schema hr must not exist after restoring a backup of sales only"
-    );
-    assert_eq!(
-        util::psql(&restored, "SELECT count(*) FROM pg_type WHERE typname IN ('level')"),
-        "0",
-        "hr's enum type must not be restored"
-    );
-    assert_eq!(
-        util::psql(&restored, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"),
-        "0",
-        "public's tables are not part of the backup"
-    );
+    assert_holds_only_sales(&restored, "restore of a backup of sales only");
     // The serial of sales.orders continues where the source would.
     let insert = "INSERT INTO sales.orders (status) VALUES ('open') RETURNING id";
     let subset_source = util::schema_dump_with(&source, &["-n", "sales"]);
@@ -486,16 +483,7 @@ fn schema_filter_backs_up_only_named_schemas() {
     let subset = util::restore_new(&full_url, "rt_schema_s", &["--schema", "sales"]);
     assert_data_equal(&source, &expected, &subset, "restore --schema sales of a full backup");
     assert_eq!(util::schema_dump_with(&subset, &["-n", "sales"]), subset_source);
-    assert_eq!(
-        util::psql(&subset, "SELECT count(*) FROM pg_namespace WHERE nspname = 'hr'"),
-        "0",
-        "restore --schema sales must leave hr out"
-    );
-    assert_eq!(
-        util::psql(&subset, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"),
-        "0",
-        "restore --schema sales must leave public's tables out"
-    );
+    assert_holds_only_sales(&subset, "restore --schema sales of a full backup");
     assert_eq!(util::psql(&source, insert), util::psql(&subset, insert));
     // A schema the backup does not hold is named, with the ones it does.
     let missing = util::unused_db("rt_schema_m");

@@ -60,18 +60,7 @@ pub async fn handle_backup(
     let started = Instant::now();
     let mut database = None;
     let result = backup(event, invocation, deps, &mut database).await;
-    let figures = match &result {
-        Ok(r) => Figures {
-            tables: r.tables,
-            rows: r.rows,
-            raw_bytes: r.raw_bytes,
-            stored_bytes: r.stored_bytes,
-            duration_secs: r.duration_secs,
-        },
-        Err(_) => Figures { duration_secs: started.elapsed().as_secs_f64(), ..Figures::default() },
-    };
-    announce(deps, invocation, database.as_deref(), &result, &figures).await;
-    result
+    finish(deps, invocation, database.as_deref(), started, result).await
 }
 
 /// Restore a manifest as the event asks.
@@ -83,17 +72,51 @@ pub async fn handle_restore(
     let started = Instant::now();
     let mut database = None;
     let result = restore(event, invocation, deps, &mut database).await;
+    finish(deps, invocation, database.as_deref(), started, result).await
+}
+
+/// A report's figures for the metrics record.
+trait Figured {
+    fn figures(&self) -> Figures;
+}
+
+impl Figured for BackupReport {
+    fn figures(&self) -> Figures {
+        Figures {
+            tables: self.tables,
+            rows: self.rows,
+            raw_bytes: self.raw_bytes,
+            stored_bytes: self.stored_bytes,
+            duration_secs: self.duration_secs,
+        }
+    }
+}
+
+impl Figured for RestoreReport {
+    fn figures(&self) -> Figures {
+        Figures {
+            tables: self.tables,
+            rows: self.rows,
+            raw_bytes: self.raw_bytes,
+            stored_bytes: self.stored_bytes,
+            duration_secs: self.duration_secs,
+        }
+    }
+}
+
+/// Announce the outcome (metrics, notification), then hand it back.
+async fn finish<T: Serialize + Figured>(
+    deps: &Deps,
+    invocation: &Invocation,
+    database: Option<&str>,
+    started: Instant,
+    result: Result<T>,
+) -> Result<T> {
     let figures = match &result {
-        Ok(r) => Figures {
-            tables: r.tables,
-            rows: r.rows,
-            raw_bytes: r.raw_bytes,
-            stored_bytes: r.stored_bytes,
-            duration_secs: r.duration_secs,
-        },
+        Ok(report) => report.figures(),
         Err(_) => Figures { duration_secs: started.elapsed().as_secs_f64(), ..Figures::default() },
     };
-    announce(deps, invocation, database.as_deref(), &result, &figures).await;
+    announce(deps, invocation, database, &result, &figures).await;
     result
 }
 
