@@ -619,15 +619,25 @@ impl Loader for PostgresLoader {
         let name = table.display_name();
         let context = format!("loading {key} into {name}");
         let tx = self.client.transaction().await.map_err(db_err(context.clone()))?;
-        let sql = if table.columns.is_empty() {
-            format!("COPY {} FROM STDIN", qualified(&table.schema, &table.name))
+        let target = qualified(&table.schema, &table.name);
+        // A table's only chunk: truncating the table (created empty by this restore) in the
+        // COPY's own transaction lets COPY FREEZE write its rows frozen and its pages
+        // all-visible, so the index builds and ANALYZE that follow, and the first VACUUM, do not
+        // rewrite every page to set hint bits. Never with several chunks: the TRUNCATE would
+        // remove the rows other chunks committed.
+        let freeze = table.chunks.len() == 1;
+        if freeze {
+            tx.batch_execute(&format!("TRUNCATE ONLY {target}"))
+                .await
+                .map_err(db_err(context.clone()))?;
+        }
+        let columns = if table.columns.is_empty() {
+            String::new()
         } else {
-            format!(
-                "COPY {} ({}) FROM STDIN",
-                qualified(&table.schema, &table.name),
-                copy_columns(&table.columns)
-            )
+            format!(" ({})", copy_columns(&table.columns))
         };
+        let sql =
+            format!("COPY {target}{columns} FROM STDIN{}", if freeze { " (FREEZE)" } else { "" });
         let sink =
             tx.copy_in::<_, bytes::Bytes>(sql.as_str()).await.map_err(db_err(context.clone()))?;
         let mut sink = Box::pin(sink);
