@@ -75,48 +75,30 @@ pub async fn handle_restore(
     finish(deps, invocation, database.as_deref(), started, result).await
 }
 
-/// A report's figures for the metrics record.
-trait Figured {
-    fn figures(&self) -> Figures;
-}
-
-impl Figured for BackupReport {
-    fn figures(&self) -> Figures {
-        Figures {
-            tables: self.tables,
-            rows: self.rows,
-            raw_bytes: self.raw_bytes,
-            stored_bytes: self.stored_bytes,
-            duration_secs: self.duration_secs,
-        }
-    }
-}
-
-impl Figured for RestoreReport {
-    fn figures(&self) -> Figures {
-        Figures {
-            tables: self.tables,
-            rows: self.rows,
-            raw_bytes: self.raw_bytes,
-            stored_bytes: self.stored_bytes,
-            duration_secs: self.duration_secs,
-        }
-    }
-}
-
 /// Announce the outcome (metrics, notification), then hand it back.
-async fn finish<T: Serialize + Figured>(
+async fn finish<T: Serialize>(
     deps: &Deps,
     invocation: &Invocation,
     database: Option<&str>,
     started: Instant,
     result: Result<T>,
 ) -> Result<T> {
-    let figures = match &result {
-        Ok(report) => report.figures(),
+    let report = result.as_ref().map(|r| serde_json::to_value(r).unwrap_or(Value::Null));
+    let figures = match &report {
+        // Backup and restore reports share these field names.
+        Ok(report) => {
+            let count = |name: &str| report[name].as_u64().unwrap_or_default();
+            Figures {
+                tables: count("tables"),
+                rows: count("rows"),
+                raw_bytes: count("raw_bytes"),
+                stored_bytes: count("stored_bytes"),
+                duration_secs: report["duration_secs"].as_f64().unwrap_or_default(),
+            }
+        }
         Err(_) => Figures { duration_secs: started.elapsed().as_secs_f64(), ..Figures::default() },
     };
-    announce(deps, invocation, database, &result, &figures).await;
+    announce(deps, invocation, database, report.as_ref().map_err(|e| *e), &figures).await;
     result
 }
 
@@ -290,11 +272,11 @@ impl Drop for DeadlineWatch {
 }
 
 /// One EMF record on stdout and, when a topic is configured, one SNS message.
-async fn announce<T: Serialize>(
+async fn announce(
     deps: &Deps,
     invocation: &Invocation,
     database: Option<&str>,
-    result: &Result<T>,
+    result: std::result::Result<&Value, &Error>,
     figures: &Figures,
 ) {
     let config = &deps.config;
@@ -313,12 +295,7 @@ async fn announce<T: Serialize>(
         }
     }
     let Some(topic) = &config.sns_topic_arn else { return };
-    let report = result.as_ref().map(|r| serde_json::to_value(r).unwrap_or(Value::Null));
-    let (subject, body) = notify::message(
-        &config.function_name,
-        database,
-        &invocation.request_id,
-        report.as_ref().map_err(|e| *e),
-    );
+    let (subject, body) =
+        notify::message(&config.function_name, database, &invocation.request_id, result);
     notify::publish(&deps.sns, topic, &subject, &body).await;
 }
