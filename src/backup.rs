@@ -116,13 +116,7 @@ pub async fn run(plan: &BackupPlan, observer: Arc<dyn Observer>) -> Result<Backu
         }
     };
 
-    let totals = Totals {
-        tables: tables.len() as u64,
-        rows: tables.iter().map(|t| t.rows).sum(),
-        raw_bytes: tables.iter().flat_map(|t| &t.chunks).map(|c| c.digest.raw_bytes).sum(),
-        stored_bytes: schema.iter().map(|s| s.digest.stored_bytes).sum::<u64>()
-            + tables.iter().map(Table::stored_bytes).sum::<u64>(),
-    };
+    let totals = Totals::of(&schema, &tables);
     let manifest = Manifest {
         format: manifest::FORMAT,
         tool: Tool::current(),

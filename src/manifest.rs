@@ -190,6 +190,19 @@ pub struct Totals {
     pub stored_bytes: u64,
 }
 
+impl Totals {
+    /// The totals of a backup made of these schema scripts and tables.
+    pub fn of(schema: &[SchemaObject], tables: &[Table]) -> Self {
+        Totals {
+            tables: tables.len() as u64,
+            rows: tables.iter().map(|t| t.rows).sum(),
+            raw_bytes: tables.iter().flat_map(|t| &t.chunks).map(|c| c.digest.raw_bytes).sum(),
+            stored_bytes: schema.iter().map(|s| s.digest.stored_bytes).sum::<u64>()
+                + tables.iter().map(Table::stored_bytes).sum::<u64>(),
+        }
+    }
+}
+
 impl Manifest {
     /// Every object the backup consists of, schema scripts first, with the digest to check and
     /// whether its row count is meaningful.

@@ -191,13 +191,7 @@ fn select_schemas(manifest: &mut Manifest, wanted: &[String]) -> Result<Option<H
     manifest.options.schemas.retain(|s| keep.contains(s));
     manifest.tables.retain(|t| keep.contains(&t.schema));
     manifest.sequences.retain(|s| keep.contains(&s.schema));
-    let tables = &manifest.tables;
-    manifest.totals = crate::manifest::Totals {
-        tables: tables.len() as u64,
-        rows: tables.iter().map(|t| t.rows).sum(),
-        raw_bytes: tables.iter().flat_map(|t| &t.chunks).map(|c| c.digest.raw_bytes).sum(),
-        stored_bytes: tables.iter().map(|t| t.stored_bytes()).sum(),
-    };
+    manifest.totals = crate::manifest::Totals::of(&manifest.schema, &manifest.tables);
     Ok(Some(keep))
 }
 

@@ -92,7 +92,8 @@ pub async fn publish(client: &aws_sdk_sns::Client, topic_arn: &str, subject: &st
     match sent {
         Ok(_) => tracing::info!(topic = topic_arn, "notification sent"),
         Err(e) => {
-            tracing::warn!(topic = topic_arn, error = %aws_sdk_sns::error::DisplayErrorContext(&e), "could not send the notification")
+            let error = crate::store::describe_aws_error(&e);
+            tracing::warn!(topic = topic_arn, %error, "could not send the notification")
         }
     }
 }

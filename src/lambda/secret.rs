@@ -8,16 +8,16 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::plan::ConnectionUrl;
+use crate::store::describe_aws_error;
 use crate::tls::TlsOptions;
 
 /// Fetch a secret's string from Secrets Manager.
 pub async fn fetch(client: &aws_sdk_secretsmanager::Client, secret_id: &str) -> Result<String> {
     let output = client.get_secret_value().secret_id(secret_id).send().await.map_err(|e| {
-        let reason = match e.as_service_error() {
-            Some(service) => service.to_string(),
-            None => aws_smithy_error(&e),
-        };
-        Error::Connect { target: format!("Secrets Manager secret '{secret_id}'"), reason }
+        Error::Connect {
+            target: format!("Secrets Manager secret '{secret_id}'"),
+            reason: describe_aws_error(&e),
+        }
     })?;
     output.secret_string.ok_or_else(|| {
         Error::config(
@@ -25,18 +25,6 @@ pub async fn fetch(client: &aws_sdk_secretsmanager::Client, secret_id: &str) -> 
             "has no SecretString (a binary secret is not in the RDS format)",
         )
     })
-}
-
-/// The error's message and its source chain; never the request (which holds no secret anyway).
-fn aws_smithy_error(e: &dyn std::error::Error) -> String {
-    let mut message = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }
 
 /// Build the connection from an RDS-format secret; `database` overrides the secret's `dbname`.

@@ -29,6 +29,8 @@ use tokio::task::JoinSet;
 use crate::error::{Error, Result};
 
 pub use local::LocalStore;
+/// One line for a failed AWS SDK request (S3, Secrets Manager, SNS alike).
+pub(crate) use s3::describe as describe_aws_error;
 pub use s3::{S3Options, S3Store, ServerSideEncryption, aws_environment};
 
 /// Default size of one multipart part: 8 MiB. S3 needs at least 5 MiB for every part but the

@@ -369,7 +369,7 @@ fn is_missing_object<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>)
 /// and request id (what AWS support asks for). Otherwise the SDK's error chain, which says what
 /// went wrong on the way (connection refused, timeout, credentials). `DisplayErrorContext` alone
 /// would also print the raw response, body included, for service errors.
-fn describe<E>(error: &SdkError<E, HttpResponse>) -> String
+pub(crate) fn describe<E>(error: &SdkError<E, HttpResponse>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
