@@ -63,19 +63,14 @@ pub fn main(function: Function) -> Result<(), lambda_runtime::Error> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         lambda_runtime::tracing::init_default_subscriber();
-        let deps = match Deps::from_env(function.name()).await {
-            Ok(deps) => Ok(Arc::new(deps)),
-            Err(e) => {
-                tracing::error!(error = %e, "configuration error: every invocation will fail");
-                Err(e)
-            }
-        };
-        let deps = Arc::new(deps);
+        let deps = Arc::new(Deps::from_env(function.name()).await.inspect_err(|e| {
+            tracing::error!(error = %e, "configuration error: every invocation will fail");
+        }));
         lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
             let deps = deps.clone();
             async move {
                 let deps = match deps.as_ref() {
-                    Ok(deps) => deps.clone(),
+                    Ok(deps) => deps,
                     Err(e) => return Err(diagnostic(e)),
                 };
                 let invocation = Invocation {
@@ -83,10 +78,10 @@ pub fn main(function: Function) -> Result<(), lambda_runtime::Error> {
                     deadline: deadline(event.context.deadline),
                 };
                 let report = match function {
-                    Function::Backup => handle_backup(&event.payload, &invocation, &deps)
+                    Function::Backup => handle_backup(&event.payload, &invocation, deps)
                         .await
                         .map(|r| serde_json::to_value(r).unwrap_or(Value::Null)),
-                    Function::Restore => handle_restore(&event.payload, &invocation, &deps)
+                    Function::Restore => handle_restore(&event.payload, &invocation, deps)
                         .await
                         .map(|r| serde_json::to_value(r).unwrap_or(Value::Null)),
                 };
