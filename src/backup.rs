@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::codec::{self, ChunkEncoder, Digest};
+use crate::engine::mysql::{FORMAT_TSV, MysqlSource};
 use crate::engine::postgres::PostgresSource;
 use crate::engine::{RowStream, Selection, Source, SourceWorker, TableSpec};
 use crate::error::{Error, Result};
@@ -75,6 +76,7 @@ pub async fn run(plan: &BackupPlan, observer: Arc<dyn Observer>) -> Result<Backu
     let started_at = Utc::now();
     let mut source: Box<dyn Source> = match plan.source.engine() {
         EngineKind::Postgres => Box::new(PostgresSource::new(plan.source.clone())),
+        EngineKind::Mysql => Box::new(MysqlSource::new(plan.source.clone())),
     };
     let selection = Selection {
         schemas: plan.schemas.clone(),
@@ -223,7 +225,10 @@ async fn write_backup(
     order.sort_by_key(|(_, t)| std::cmp::Reverse(t.estimated_bytes));
     let queue: Arc<Mutex<VecDeque<(usize, TableSpec)>>> =
         Arc::new(Mutex::new(order.into_iter().map(|(i, t)| (i, t.clone())).collect()));
-    let workers = plan.jobs.min(snapshot.tables.len());
+    // The source may open fewer snapshot connections than asked (MySQL without a shared
+    // snapshot position reads every table on one).
+    let workers =
+        plan.jobs.min(snapshot.tables.len()).min(snapshot.consistency.workers.max(1) as usize);
     let cancel = plan.stop.token().child_token();
     // Open every worker before starting any, so a connection failure stops nothing half-way.
     let mut connections = Vec::with_capacity(workers);
@@ -322,10 +327,11 @@ async fn dump_table(spec: &TableSpec, stream: RowStream, ctx: &TableContext) -> 
     let mut chunks = Vec::new();
     loop {
         let key = format!(
-            "data/{}/{}/{:06}.copy.zst",
+            "data/{}/{}/{:06}.{}.zst",
             key_segment(&spec.schema),
             key_segment(&spec.name),
-            chunks.len()
+            chunks.len(),
+            if spec.format == FORMAT_TSV { "tsv" } else { "copy" }
         );
         let digest = dump_chunk(&mut rows, &key, ctx).await?;
         record(&ctx.written, &key);
@@ -340,6 +346,7 @@ async fn dump_table(spec: &TableSpec, stream: RowStream, ctx: &TableContext) -> 
         name: spec.name.clone(),
         columns: spec.columns.clone(),
         format: spec.format.clone(),
+        encodings: spec.encodings.clone(),
         rows: chunks.iter().map(|c| c.digest.rows).sum(),
         chunks,
     })

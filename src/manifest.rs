@@ -136,8 +136,12 @@ pub struct Table {
     pub name: String,
     /// Columns in the order the data objects hold them.
     pub columns: Vec<String>,
-    /// How rows are encoded in the data objects (`copy_text` for Postgres).
+    /// How rows are encoded in the data objects (`copy_text` for Postgres, `mysql_tsv`).
     pub format: String,
+    /// Per column, how its values are encoded (`text`, `hex`, `json` in `mysql_tsv`); absent
+    /// when the format has one encoding.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub encodings: Vec<String>,
     pub rows: u64,
     pub chunks: Vec<Chunk>,
 }
@@ -328,6 +332,7 @@ mod tests {
                 name: "orders".into(),
                 columns: vec!["id".into(), "note".into()],
                 format: "copy_text".into(),
+                encodings: Vec::new(),
                 rows: 3,
                 chunks: vec![Chunk {
                     key: "data/public/orders/000000.copy.zst".into(),

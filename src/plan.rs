@@ -35,6 +35,8 @@ pub const MAX_JOBS: usize = 64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EngineKind {
     Postgres,
+    /// MySQL and MariaDB.
+    Mysql,
 }
 
 /// A database connection string; the password is never displayed.
@@ -55,13 +57,11 @@ impl ConnectionUrl {
         let tls = take_tls_options(&mut url).map_err(|e| bad(e.to_string()))?;
         let engine = match url.scheme() {
             "postgres" | "postgresql" => EngineKind::Postgres,
-            "mysql" | "mariadb" => {
-                return Err(bad(
-                    "MySQL/MariaDB support is not available in this version yet".into()
-                ));
-            }
+            "mysql" | "mariadb" => EngineKind::Mysql,
             other => {
-                return Err(bad(format!("unsupported scheme '{other}' (expected postgres://)")));
+                return Err(bad(format!(
+                    "unsupported scheme '{other}' (expected postgres:// or mysql://)"
+                )));
             }
         };
         if url.host_str().is_none_or(str::is_empty) {
@@ -71,7 +71,9 @@ impl ConnectionUrl {
         let database = percent_decode(database);
         if database.is_empty() || database.contains('/') {
             return Err(bad(
-                "the URL must name one database: postgres://user@host:port/dbname".into()
+                "the URL must name one database: postgres://user@host:port/dbname or \
+                 mysql://user@host:port/dbname"
+                    .into(),
             ));
         }
         Ok(ConnectionUrl { secret: url.to_string(), redacted, engine, database, tls })
@@ -514,13 +516,16 @@ mod tests {
         for raw in [
             "postgres://app:hunter2@db:5432/",
             "postgres://app:hunter2@:5432/x",
-            "mysql://u:hunter2@h/db",
+            "mysql://u:hunter2@h/",
             "ftp://u:hunter2@h/db",
         ] {
             let err = ConnectionUrl::parse("source URL", raw).unwrap_err().to_string();
             assert!(!err.contains("hunter2"), "{err}");
             assert!(err.contains("source URL"), "{err}");
         }
+        let mysql = ConnectionUrl::parse("source URL", "mariadb://u:hunter2@h:3307/db").unwrap();
+        assert_eq!((mysql.engine(), mysql.database()), (EngineKind::Mysql, "db"));
+        assert!(!format!("{mysql} {mysql:?}").contains("hunter2"));
         assert_eq!(redact_url("postgres://u:p@w@h/db"), "postgres://u:***@h/db");
         assert!(!redact_url("host=h password=hunter2 dbname=x").contains("hunter2"));
         assert!(!redact_url("postgres://h/db?password=hunter2&x=1").contains("hunter2"));

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backup::Observer;
 use crate::codec::{ChunkDecoder, Digest};
+use crate::engine::mysql::MysqlTarget;
 use crate::engine::postgres::PostgresTarget;
 use crate::engine::{Loader, RawStream, Target, script};
 use crate::error::{Error, Result};
@@ -124,6 +125,7 @@ pub async fn run(plan: &RestorePlan, observer: Arc<dyn Observer>) -> Result<Rest
     let selected = select_schemas(&mut manifest, &plan.schemas)?;
     let engine = match manifest.source.engine.as_str() {
         "postgres" => EngineKind::Postgres,
+        "mysql" => EngineKind::Mysql,
         other => {
             return Err(Error::manifest(
                 store.url(&plan.manifest_key),
@@ -145,9 +147,14 @@ pub async fn run(plan: &RestorePlan, observer: Arc<dyn Observer>) -> Result<Rest
             keep_schemas(read_script(&store, &object.key, &object.digest).await?, &selected),
         ));
     }
-    let target: Arc<dyn Target> = Arc::new(
-        PostgresTarget::connect(plan.target.clone(), &manifest.source, plan.create).await?,
-    );
+    let target: Arc<dyn Target> = match engine {
+        EngineKind::Postgres => Arc::new(
+            PostgresTarget::connect(plan.target.clone(), &manifest.source, plan.create).await?,
+        ),
+        EngineKind::Mysql => Arc::new(
+            MysqlTarget::connect(plan.target.clone(), &manifest.source, plan.create).await?,
+        ),
+    };
     let rows = match apply(&target, &manifest, &scripts, plan, &store, observer).await {
         Ok(rows) => rows,
         Err(e) => {

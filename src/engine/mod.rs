@@ -12,6 +12,7 @@
 //! the stream ended without error and the row count matches; an error item in the stream (the
 //! verifying decoder's verdict) rolls the chunk back. Engines never see the codec or the store.
 
+pub mod mysql;
 pub mod postgres;
 pub mod script;
 
@@ -56,8 +57,13 @@ pub struct TableSpec {
     pub schema: String,
     pub name: String,
     pub columns: Vec<String>,
-    /// Data format name recorded in the manifest (`copy_text`).
+    /// Data format name recorded in the manifest (`copy_text`, `mysql_tsv`).
     pub format: String,
+    /// Per column, how its values are encoded in the data (recorded in the manifest; empty
+    /// when the format has one encoding for every column).
+    pub encodings: Vec<String>,
+    /// Per column, the engine's type name (the engine's own hint for reading it; may be empty).
+    pub column_types: Vec<String>,
     /// On-disk size, used to schedule big tables first.
     pub estimated_bytes: u64,
 }

@@ -114,6 +114,8 @@ pub(super) async fn read_tables(
                 name,
                 columns: row.get(6),
                 format: FORMAT_COPY_TEXT.into(),
+                encodings: Vec::new(),
+                column_types: Vec::new(),
                 estimated_bytes: size.max(0) as u64,
             },
         });
