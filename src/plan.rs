@@ -447,6 +447,8 @@ pub struct RestorePlan {
     pub create: bool,
     /// Empty: every schema of the backup; else only these (each must be in the backup).
     pub schemas: Vec<String>,
+    /// MySQL only.
+    pub definer: Definer,
     pub store: StoreOptions,
     pub stop: Stop,
 }
@@ -473,8 +475,48 @@ pub struct RestoreRequest {
     pub replace: bool,
     pub create: bool,
     pub schemas: Vec<String>,
+    /// `--definer`: keep (default), current, or user@host.
+    pub definer: Option<String>,
     pub store: StoreOptions,
     pub stop: Stop,
+}
+
+/// Whose account MySQL views, routines, triggers and events are created under on restore.
+/// Managed servers (RDS) refuse a DEFINER other than the restoring user without SUPER.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Definer {
+    /// As recorded in the backup.
+    #[default]
+    Keep,
+    /// The restoring account (the DEFINER clause is left out).
+    Current,
+    /// This account, already quoted: `` `user`@`host` ``.
+    Account(String),
+}
+
+impl Definer {
+    pub fn parse(raw: &str) -> Result<Self> {
+        match raw {
+            "keep" => Ok(Definer::Keep),
+            "current" => Ok(Definer::Current),
+            other => {
+                let bad = || {
+                    Error::invalid(
+                        format!("definer '{other}'"),
+                        "expected keep, current or user@host",
+                    )
+                };
+                let (user, host) = other.rsplit_once('@').ok_or_else(bad)?;
+                let unquote = |s: &str| s.trim_matches(|c| c == '`' || c == '\'').to_string();
+                let (user, host) = (unquote(user), unquote(host));
+                if user.is_empty() || host.is_empty() {
+                    return Err(bad());
+                }
+                let quote = |s: &str| format!("`{}`", s.replace('`', "``"));
+                Ok(Definer::Account(format!("{}@{}", quote(&user), quote(&host))))
+            }
+        }
+    }
 }
 
 impl RestoreRequest {
@@ -496,6 +538,7 @@ impl RestoreRequest {
             replace: self.replace,
             create: self.create,
             schemas: unique_schemas(self.schemas)?,
+            definer: self.definer.as_deref().map(Definer::parse).transpose()?.unwrap_or_default(),
             store: self.store,
             stop: self.stop,
         })
@@ -529,6 +572,21 @@ mod tests {
         assert_eq!(redact_url("postgres://u:p@w@h/db"), "postgres://u:***@h/db");
         assert!(!redact_url("host=h password=hunter2 dbname=x").contains("hunter2"));
         assert!(!redact_url("postgres://h/db?password=hunter2&x=1").contains("hunter2"));
+    }
+
+    #[test]
+    fn definer_policies() {
+        assert_eq!(Definer::parse("keep").unwrap(), Definer::Keep);
+        assert_eq!(Definer::parse("current").unwrap(), Definer::Current);
+        assert_eq!(Definer::parse("admin@%").unwrap(), Definer::Account("`admin`@`%`".into()));
+        assert_eq!(
+            Definer::parse("'app'@'10.0.%'").unwrap(),
+            Definer::Account("`app`@`10.0.%`".into())
+        );
+        for bad in ["", "nobody", "@host", "user@"] {
+            let err = Definer::parse(bad).unwrap_err().to_string();
+            assert!(err.contains("keep, current or user@host"), "{err}");
+        }
     }
 
     #[test]

@@ -24,7 +24,7 @@ use crate::engine::postgres::PostgresTarget;
 use crate::engine::{Loader, RawStream, Target, script};
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, Section};
-use crate::plan::{EngineKind, RestorePlan};
+use crate::plan::{Definer, EngineKind, RestorePlan};
 use crate::store::{self, ByteStream, Store};
 
 /// What a finished restore reports.
@@ -139,6 +139,9 @@ pub async fn run(plan: &RestorePlan, observer: Arc<dyn Observer>) -> Result<Rest
             format!("the backup is of a {} database", manifest.source.engine),
         ));
     }
+    if engine == EngineKind::Postgres && plan.definer != Definer::Keep {
+        return Err(Error::invalid("--definer", "applies to MySQL backups only"));
+    }
     let mut scripts = Vec::new();
     for object in &manifest.schema {
         scripts.push((
@@ -152,7 +155,13 @@ pub async fn run(plan: &RestorePlan, observer: Arc<dyn Observer>) -> Result<Rest
             PostgresTarget::connect(plan.target.clone(), &manifest.source, plan.create).await?,
         ),
         EngineKind::Mysql => Arc::new(
-            MysqlTarget::connect(plan.target.clone(), &manifest.source, plan.create).await?,
+            MysqlTarget::connect(
+                plan.target.clone(),
+                &manifest.source,
+                plan.create,
+                plan.definer.clone(),
+            )
+            .await?,
         ),
     };
     let rows = match apply(&target, &manifest, &scripts, plan, &store, observer).await {

@@ -100,6 +100,10 @@ struct RestoreArgs {
     /// Restore only this schema of the backup (repeatable; default: all of them).
     #[arg(long = "schema", value_name = "SCHEMA")]
     schemas: Vec<String>,
+    /// MySQL: create views, routines, triggers and events as recorded (keep), as the restoring
+    /// account (current), or as user@host.
+    #[arg(long, value_name = "keep|current|USER@HOST")]
+    definer: Option<String>,
     #[command(flatten)]
     store: StoreArgs,
     #[arg(long)]
@@ -274,6 +278,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 replace: args.replace,
                 create: args.create,
                 schemas: args.schemas,
+                definer: args.definer,
                 store: args.store.options()?,
                 ..RestoreRequest::default()
             };

@@ -132,10 +132,12 @@ pub struct RestoreEvent {
     pub replace: bool,
     pub create: bool,
     pub jobs: Option<usize>,
+    /// MySQL: keep, current or user@host.
+    pub definer: Option<String>,
 }
 
 const RESTORE_FIELDS: &str =
-    "manifest, target_secret_id, target_url, database, schemas, replace, create, jobs";
+    "manifest, target_secret_id, target_url, database, schemas, replace, create, jobs, definer";
 
 pub fn parse_restore(event: &Value) -> Result<RestoreEvent> {
     let object = as_object("event", event)?;
@@ -151,6 +153,7 @@ pub fn parse_restore(event: &Value) -> Result<RestoreEvent> {
             "replace" => restore.replace = boolean("replace", value)?,
             "create" => restore.create = boolean("create", value)?,
             "jobs" => restore.jobs = Some(count("jobs", value)?),
+            "definer" => restore.definer = Some(string("definer", value)?),
             other => return Err(unknown("event", other, RESTORE_FIELDS)),
         }
     }

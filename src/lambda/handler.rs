@@ -205,6 +205,7 @@ fn restore_request(config: &Config, event: &RestoreEvent) -> RestoreRequest {
         replace: event.replace,
         create: event.create,
         schemas: event.schemas.clone().unwrap_or_default(),
+        definer: event.definer.clone(),
         store: config.store.clone(),
         stop: Stop::default(),
     }

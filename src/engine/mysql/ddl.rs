@@ -19,7 +19,7 @@ use crate::engine::script::ScriptWriter;
 use crate::engine::{SchemaScript, TableSpec};
 use crate::error::{Error, Result};
 use crate::manifest::Section;
-use crate::plan::TablePattern;
+use crate::plan::{Definer, TablePattern};
 
 /// A database (MySQL's schema) and its defaults.
 #[derive(Debug, Clone)]
@@ -347,6 +347,68 @@ async fn events(conn: &mut Conn, schema: &str, script: &mut ScriptWriter) -> Res
     Ok(())
 }
 
+/// `statement` with the DEFINER clause of its CREATE line replaced (or left out) per `definer`.
+/// SHOW CREATE always writes it as ``DEFINER=`user`@`host` `` on the line that starts with
+/// CREATE; `SQL SECURITY DEFINER` is not touched.
+pub fn with_definer(statement: &str, definer: &Definer) -> String {
+    if *definer == Definer::Keep {
+        return statement.to_string();
+    }
+    let mut out = String::with_capacity(statement.len());
+    let mut done = false;
+    for line in statement.split_inclusive('\n') {
+        if done || !line.starts_with("CREATE ") {
+            out.push_str(line);
+            continue;
+        }
+        done = true;
+        match definer_span(line) {
+            Some((start, end)) => {
+                out.push_str(&line[..start]);
+                match definer {
+                    Definer::Account(account) => {
+                        out.push_str("DEFINER=");
+                        out.push_str(account);
+                        out.push_str(&line[end..]);
+                    }
+                    _ => out.push_str(line[end..].trim_start_matches(' ')),
+                }
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
+}
+
+/// Byte range of ``DEFINER=`user`@`host` `` in a line.
+fn definer_span(line: &str) -> Option<(usize, usize)> {
+    let start = line.find("DEFINER=`")?;
+    let bytes = line.as_bytes();
+    let mut i = start + "DEFINER=".len();
+    // Two backquoted names joined by '@'; a doubled backquote is part of the name.
+    for part in 0..2 {
+        if bytes.get(i) != Some(&b'`') {
+            return None;
+        }
+        i += 1;
+        loop {
+            match bytes.get(i)? {
+                b'`' if bytes.get(i + 1) == Some(&b'`') => i += 2,
+                b'`' => break,
+                _ => i += 1,
+            }
+        }
+        i += 1;
+        if part == 0 {
+            if bytes.get(i) != Some(&b'@') {
+                return None;
+            }
+            i += 1;
+        }
+    }
+    Some((start, i))
+}
+
 /// Views after the views they read. A view reads another if the other's quoted name appears in
 /// its definition (a false positive only adds an ordering constraint); a cycle, impossible
 /// between real views, keeps the remaining views in name order.
@@ -429,6 +491,32 @@ mod tests {
         // Non-ASCII text is sent as UTF-8, so a latin1 client character set would garble it.
         let sql = created.replay("CREATE TRIGGER t SET x = 'é';");
         assert!(!sql.contains("latin1"), "{sql}");
+    }
+
+    #[test]
+    fn definers_are_kept_replaced_or_left_out() {
+        let view = "SET character_set_client = 'utf8mb3';\nCREATE ALGORITHM=UNDEFINED DEFINER=`ro``ot`@`%` SQL SECURITY DEFINER VIEW `v` AS select 1;\nSET x = 1;";
+        assert_eq!(with_definer(view, &Definer::Keep), view);
+        let current = with_definer(view, &Definer::Current);
+        assert!(
+            current.contains("\nCREATE ALGORITHM=UNDEFINED SQL SECURITY DEFINER VIEW `v`"),
+            "{current}"
+        );
+        let account = with_definer(view, &Definer::Account("`app`@`%`".into()));
+        assert!(
+            account
+                .contains("CREATE ALGORITHM=UNDEFINED DEFINER=`app`@`%` SQL SECURITY DEFINER VIEW"),
+            "{account}"
+        );
+        // A body mentioning DEFINER= later is left alone.
+        let trigger = "CREATE DEFINER=`a`@`b` TRIGGER t BEFORE INSERT ON x FOR EACH ROW\nSET @s = 'DEFINER=`a`@`b`';";
+        let current = with_definer(trigger, &Definer::Current);
+        assert_eq!(
+            current,
+            "CREATE TRIGGER t BEFORE INSERT ON x FOR EACH ROW\nSET @s = 'DEFINER=`a`@`b`';"
+        );
+        let none = "CREATE TABLE `t` (`a` int)";
+        assert_eq!(with_definer(none, &Definer::Current), none);
     }
 
     #[test]

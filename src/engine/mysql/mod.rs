@@ -40,7 +40,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::manifest::{Consistency, Requires, SequenceValue, SourceInfo, Table};
-use crate::plan::ConnectionUrl;
+use crate::plan::{ConnectionUrl, Definer};
 use crate::tls::TlsMode;
 
 /// The data format of MySQL data objects.
@@ -546,6 +546,7 @@ pub struct MysqlTarget {
     collation: Option<String>,
     /// This restore created the database (`--create`).
     created: bool,
+    definer: Definer,
 }
 
 /// Restore session: DDL text in utf8mb4 (data bypasses it with CHARACTER SET binary), UTC, no
@@ -575,7 +576,12 @@ fn create_database_sql(name: &str, charset: &str, collation: Option<&str>) -> St
 impl MysqlTarget {
     /// Connect to the target database, creating it (with the source's character set) when
     /// `create` is set and it is missing.
-    pub async fn connect(url: ConnectionUrl, source: &SourceInfo, create: bool) -> Result<Self> {
+    pub async fn connect(
+        url: ConnectionUrl,
+        source: &SourceInfo,
+        create: bool,
+        definer: Definer,
+    ) -> Result<Self> {
         let charset = source.encoding.clone();
         let collation = source.lc_collate.clone();
         let mut created = false;
@@ -601,7 +607,14 @@ impl MysqlTarget {
             }
             Err(e) => return Err(e),
         };
-        Ok(MysqlTarget { url, conn: tokio::sync::Mutex::new(conn), charset, collation, created })
+        Ok(MysqlTarget {
+            url,
+            conn: tokio::sync::Mutex::new(conn),
+            charset,
+            collation,
+            created,
+            definer,
+        })
     }
 }
 
@@ -684,12 +697,7 @@ impl Target for MysqlTarget {
     async fn execute_script(&self, sql: &str, what: &str) -> Result<()> {
         let mut conn = self.conn.lock().await;
         for statement in super::script::parse(sql) {
-            conn.query_drop(statement.sql.as_str()).await.map_err(|e| {
-                Error::database(
-                    format!("running {what}"),
-                    format!("{}: {}", describe(&e), first_line(&statement.sql)),
-                )
-            })?;
+            run_statement(&mut conn, &statement.sql, what, &self.definer).await?;
         }
         Ok(())
     }
@@ -698,6 +706,7 @@ impl Target for MysqlTarget {
         Ok(Box::new(MysqlLoader {
             conn: restore_connection(&self.url).await?,
             database: self.url.database().to_string(),
+            definer: self.definer.clone(),
         }))
     }
 
@@ -741,20 +750,24 @@ fn first_line(sql: &str) -> String {
     line.chars().take(120).collect()
 }
 
+/// Run one schema statement (possibly several SQL statements: settings around a CREATE) with
+/// the definer policy applied; an error names the object.
+async fn run_statement(conn: &mut Conn, sql: &str, what: &str, definer: &Definer) -> Result<()> {
+    conn.query_drop(ddl::with_definer(sql, definer)).await.map_err(|e| {
+        Error::database(format!("running {what}"), format!("{}: {}", describe(&e), first_line(sql)))
+    })
+}
+
 struct MysqlLoader {
     conn: Conn,
     database: String,
+    definer: Definer,
 }
 
 #[async_trait]
 impl Loader for MysqlLoader {
     async fn execute(&mut self, sql: &str, what: &str) -> Result<()> {
-        self.conn.query_drop(sql).await.map_err(|e| {
-            Error::database(
-                format!("running {what}"),
-                format!("{}: {}", describe(&e), first_line(sql)),
-            )
-        })
+        run_statement(&mut self.conn, sql, what, &self.definer).await
     }
 
     async fn analyze(&mut self, table: &Table) -> Result<()> {
