@@ -46,8 +46,9 @@ use crate::tls::TlsMode;
 /// The data format of MySQL data objects.
 pub const FORMAT_TSV: &str = "mysql_tsv";
 
-/// Raw bytes per batch handed to the codec (batches end on a row boundary).
-const BATCH_BYTES: usize = 256 * 1024;
+/// Raw bytes per batch handed to the codec (batches end on a row boundary, and a chunk rolls
+/// over between batches, so this is also the granularity of `--chunk-size`).
+const BATCH_BYTES: usize = 64 * 1024;
 
 /// How long FLUSH TABLES WITH READ LOCK may wait (behind long statements, during which writes
 /// queue behind it) before the backup falls back to lock-free snapshots.
@@ -222,11 +223,15 @@ struct Coordinates {
 async fn coordinates(conn: &mut Conn, mariadb: bool) -> Result<Coordinates> {
     let mut found = Coordinates::default();
     // Denied without REPLICATION CLIENT / BINLOG MONITOR: then the evidence is only the lock.
-    if let Ok(status) = conn.query::<Row, _>("SHOW MASTER STATUS").await
-        && let Some(row) = status.first()
-    {
-        found.file = text(row, 0);
-        found.position = text(row, 1).and_then(|p| p.parse().ok());
+    // MySQL 8.4 removed SHOW MASTER STATUS for SHOW BINARY LOG STATUS.
+    for statement in ["SHOW MASTER STATUS", "SHOW BINARY LOG STATUS"] {
+        if let Ok(status) = conn.query::<Row, _>(statement).await {
+            if let Some(row) = status.first() {
+                found.file = text(row, 0);
+                found.position = text(row, 1).and_then(|p| p.parse().ok());
+            }
+            break;
+        }
     }
     let gtid =
         if mariadb { "SELECT @@GLOBAL.gtid_binlog_pos" } else { "SELECT @@GLOBAL.gtid_executed" };
@@ -704,6 +709,7 @@ impl Target for MysqlTarget {
 
     async fn loader(&self) -> Result<Box<dyn Loader>> {
         Ok(Box::new(MysqlLoader {
+            url: self.url.clone(),
             conn: restore_connection(&self.url).await?,
             database: self.url.database().to_string(),
             definer: self.definer.clone(),
@@ -735,12 +741,6 @@ impl Target for MysqlTarget {
 
 /// Roll back the chunk's transaction; a failure is only logged (the connection is then broken
 /// and the error that caused the rollback is the one to report).
-async fn rollback(conn: &mut Conn) {
-    if let Err(e) = conn.query_drop("ROLLBACK").await {
-        tracing::warn!(error = %describe(&e), "rollback failed");
-    }
-}
-
 fn first_line(sql: &str) -> String {
     let line = sql
         .lines()
@@ -759,10 +759,49 @@ async fn run_statement(conn: &mut Conn, sql: &str, what: &str, definer: &Definer
 }
 
 struct MysqlLoader {
+    url: ConnectionUrl,
     conn: Conn,
     database: String,
     definer: Definer,
 }
+
+impl MysqlLoader {
+    /// Undo a failed chunk. The driver closes the connection when the chunk's stream fails, and
+    /// the server then rolls back; a table in a non-transactional engine (MyISAM, Aria) keeps
+    /// the rows either way, so it is emptied: a table is never left partly loaded.
+    async fn discard(&mut self, table: &Table) {
+        if self.conn.query_drop("ROLLBACK").await.is_err() {
+            match restore_connection(&self.url).await {
+                Ok(conn) => self.conn = conn,
+                Err(e) => {
+                    tracing::warn!(error = %e, table = %table.display_name(), "reconnecting after a failed chunk failed");
+                    return;
+                }
+            }
+        }
+        let engine = self
+            .conn
+            .query::<Row, _>(format!(
+                "SELECT ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}",
+                quote_str(&self.database),
+                quote_str(&table.name)
+            ))
+            .await
+            .ok()
+            .and_then(|rows| rows.first().and_then(|r| text(r, 0)))
+            .unwrap_or_default();
+        if TRANSACTIONAL_ENGINES.iter().any(|e| e.eq_ignore_ascii_case(&engine)) {
+            return;
+        }
+        let target = qualified(&self.database, &table.name);
+        if let Err(e) = self.conn.query_drop(format!("TRUNCATE TABLE {target}")).await {
+            tracing::warn!(error = %describe(&e), table = %table.display_name(), "emptying a non-transactional table failed");
+        }
+    }
+}
+
+/// Engines whose ROLLBACK undoes a chunk.
+const TRANSACTIONAL_ENGINES: [&str; 3] = ["InnoDB", "RocksDB", "TokuDB"];
 
 #[async_trait]
 impl Loader for MysqlLoader {
@@ -800,10 +839,11 @@ impl Loader for MysqlLoader {
                 format!("table {name} has data format '{}', not {FORMAT_TSV}", table.format),
             ));
         }
+        let target = qualified(&self.database, &table.name);
         let (columns, set) = tsv::load_columns(&table.columns, &encodings);
         let sql = format!(
-            "LOAD DATA LOCAL INFILE 'streamdump' INTO TABLE {} CHARACTER SET binary {} {columns}{set}",
-            qualified(&self.database, &table.name),
+            "LOAD DATA LOCAL INFILE 'streamdump' INTO TABLE {target} CHARACTER SET binary {} \
+             {columns}{set}",
             tsv::DIALECT
         );
         // The decoder's verdict, kept typed: the driver only passes on an I/O error's text.
@@ -830,11 +870,11 @@ impl Loader for MysqlLoader {
         self.conn.query_drop("START TRANSACTION").await.map_err(db_err(context.clone()))?;
         let loaded = self.conn.query_drop(sql.as_str()).await;
         if let Some(e) = verdict.lock().ok().and_then(|mut v| v.take()) {
-            rollback(&mut self.conn).await;
+            self.discard(table).await;
             return Err(e);
         }
         if let Err(e) = loaded {
-            rollback(&mut self.conn).await;
+            self.discard(table).await;
             return Err(match server_code(&e) {
                 Some(code::LOCAL_INFILE_DISABLED | code::LOCAL_INFILE_DISABLED_8) => {
                     Error::database(
@@ -857,7 +897,7 @@ impl Loader for MysqlLoader {
                 .await
                 .map(|rows| rows.iter().filter_map(|r| text(r, 2)).collect::<Vec<_>>().join("; "))
                 .unwrap_or_default();
-            rollback(&mut self.conn).await;
+            self.discard(table).await;
             return Err(Error::integrity(
                 key,
                 format!(
@@ -866,7 +906,7 @@ impl Loader for MysqlLoader {
             ));
         }
         if affected != expected_rows {
-            rollback(&mut self.conn).await;
+            self.discard(table).await;
             return Err(Error::integrity(
                 key,
                 format!(
