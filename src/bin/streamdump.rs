@@ -378,6 +378,13 @@ fn init_logging(verbose: u8) {
 
 fn main() -> ExitCode {
     streamdump::bound_allocator_memory();
+    // `streamdump list | head` should end quietly, as other command-line tools do, instead of
+    // panicking in println! on the closed pipe. Rust ignores SIGPIPE by default.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of one signal, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let json = match &cli.command {

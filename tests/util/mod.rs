@@ -3,6 +3,8 @@
 //! server-computed table fingerprints used to judge equality.
 #![allow(dead_code)]
 
+pub mod mysql;
+
 use std::collections::BTreeMap;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};

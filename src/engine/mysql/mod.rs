@@ -347,7 +347,7 @@ impl MysqlSource {
             opened.push(conn);
         }
         let first = at.first().cloned().unwrap_or_default();
-        if mariadb && first.file.is_some() && at.iter().all(|c| *c == first) {
+        if workers > 1 && mariadb && first.file.is_some() && at.iter().all(|c| *c == first) {
             consistency.mode = "snapshot_position_match".into();
         } else {
             // Without a shared binlog position the snapshots may see different instants: one

@@ -1,0 +1,883 @@
+//! MySQL/MariaDB round trips through the real `streamdump` binary against the real servers
+//! (MariaDB 10.11 and SeaweedFS S3, started by `scripts/dev.sh up`):
+//!
+//! - the type matrix (`testdata/mysql/types.sql`) through S3 with chunk rollover, restored under
+//!   another database name from S3 and from a local copy of the same objects, and verified;
+//! - Sakila's schema (views, routines, triggers, foreign keys, a FULLTEXT index) with generated
+//!   data: `mariadb-dump --no-data` of source and restore identical, views and functions working
+//!   in the restored database after the source is gone;
+//! - consistency: `--jobs 2` under concurrent transfers between two tables keeps their sum, and
+//!   the manifest records `ftwrl_snapshot` with binlog coordinates;
+//! - a user without RELOAD (no FTWRL, as on RDS) gets a backup that claims only a lock-free mode
+//!   (`single_snapshot` with one worker, or MariaDB's `snapshot_position_match`), exact when
+//!   quiet and still one snapshot under concurrent transfers;
+//! - chunks roll over at the first row boundary past `--chunk-size`; `--exclude-table db.t`.
+//!
+//! Equality is judged by the server: `util::mysql::my_fingerprint` (row count, `CHECKSUM TABLE`
+//! and an ordered hash of every column's exact bytes per table) and `util::mysql::schema_dump`.
+//! A differing fingerprint prints the differing rows; a differing schema prints `diff -u`.
+//! `fingerprint_and_schema_dump_tell_apart_what_a_restore_could_get_wrong` checks that yardstick
+//! itself and needs no engine.
+//!
+//! Run: `source .services/env && cargo test --test mysql_roundtrip`.
+
+mod util;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use util::mysql::{
+    drop_my_db, fresh_my_db, load_types_fixture, mariadb, mariadb_as, mariadb_script, my_backup,
+    my_backup_report, my_count, my_db_charset, my_fingerprint, my_restore_new, my_rows,
+    my_streamdump_json, my_tables, my_url_as, quote_ident, quote_str, schema_dump, unified_diff,
+};
+
+type Fingerprint = BTreeMap<String, (i64, String, String)>;
+
+/// Rows per table of `testdata/mysql/types.sql`: a guard that the fixture really was loaded.
+const TYPE_MATRIX_ROWS: &[(&str, i64)] = &[
+    ("binaries", 13),
+    ("bits", 6),
+    ("computed", 5),
+    ("decimals", 10),
+    ("docs", 8),
+    ("enums_sets", 6),
+    ("integers", 5),
+    ("legacy_myisam", 3),
+    ("many_rows", 6000),
+    ("no_pk", 8),
+    ("no_rows", 0),
+    ("odd name` täble", 3),
+    ("shapes", 5),
+    ("temporals", 7),
+    ("texts_latin1", 5),
+    ("texts_sjis", 4),
+    ("texts_utf8mb4", 14),
+    ("with_auto_increment", 3),
+];
+
+// ------------------------------------------------------------------------------------ helpers
+
+/// Require `restored`'s fingerprint to equal `expected` (taken from `source`). On a mismatch the
+/// message names every differing table and shows the rows that differ.
+fn assert_data_equal(source: &str, expected: &Fingerprint, restored: &str, context: &str) {
+    let actual = my_fingerprint(restored);
+    if &actual == expected {
+        return;
+    }
+    let mut report = format!("{context}: data of {restored} differs from {source}\n");
+    let names: BTreeSet<&String> = expected.keys().chain(actual.keys()).collect();
+    for name in names {
+        match (expected.get(name), actual.get(name)) {
+            (Some(e), Some(a)) if e == a => {}
+            (Some(e), Some(a)) => {
+                report.push_str(&format!(
+                    "table `{name}`: source {} rows, checksum {}, hash {}; restored {} rows, \
+                     checksum {}, hash {}\n",
+                    e.0, e.1, e.2, a.0, a.1, a.2
+                ));
+                let want = my_rows(source, name);
+                let got = my_rows(restored, name);
+                for row in want.difference(&got).take(10) {
+                    report.push_str(&format!("  only in source:   {row}\n"));
+                }
+                for row in got.difference(&want).take(10) {
+                    report.push_str(&format!("  only in restored: {row}\n"));
+                }
+                if want == got {
+                    report.push_str(
+                        "  (the same rows; CHECKSUM TABLE differs: stored bytes or layout)\n",
+                    );
+                }
+            }
+            (Some(e), None) => {
+                report.push_str(&format!("table `{name}` ({} rows) missing after restore\n", e.0))
+            }
+            (None, Some(a)) => report
+                .push_str(&format!("table `{name}` ({} rows) present only after restore\n", a.0)),
+            (None, None) => {}
+        }
+    }
+    panic!("{report}");
+}
+
+/// Require identical `mariadb-dump --no-data` output; on a mismatch show `diff -u`.
+fn assert_schema_equal(source: &str, restored: &str, context: &str) {
+    let want = schema_dump(source);
+    let got = schema_dump(restored);
+    if want != got {
+        panic!(
+            "{context}: mariadb-dump --no-data of {restored} differs from {source}:\n{}",
+            unified_diff(source, &want, restored, &got)
+        );
+    }
+}
+
+/// The manifest's table entry for `schema`.`name`.
+fn manifest_table<'a>(manifest: &'a Value, schema: &str, name: &str) -> &'a Value {
+    manifest["tables"]
+        .as_array()
+        .expect("tables array in manifest")
+        .iter()
+        .find(|t| t["schema"] == schema && t["name"] == name)
+        .unwrap_or_else(|| panic!("table {schema}.{name} not in manifest: {manifest:#}"))
+}
+
+/// Every object key a manifest names: schema objects and data chunks.
+fn manifest_keys(manifest: &Value) -> Vec<String> {
+    let schema = manifest["schema"].as_array().expect("schema objects in manifest").iter();
+    let chunks = manifest["tables"]
+        .as_array()
+        .expect("tables array in manifest")
+        .iter()
+        .flat_map(|t| t["chunks"].as_array().expect("chunks of a table").iter());
+    schema.chain(chunks).map(|o| o["key"].as_str().expect("object key").to_string()).collect()
+}
+
+/// `verify --json` of a manifest passes with no failures.
+fn assert_verifies(manifest_url: &str) -> Value {
+    let report = my_streamdump_json(&["verify", "--from", manifest_url, "--json"]);
+    assert_eq!(report["failures"], serde_json::json!([]), "verify of {manifest_url}: {report:#}");
+    report
+}
+
+/// The parsed manifest of a local backup.
+fn local_manifest(manifest_url: &str) -> Value {
+    util::local_manifest(manifest_url)
+}
+
+/// Run the AWS CLI of the dev environment (`.venv/bin/aws`) against the test S3 server, with
+/// the test credentials; panics with its stderr on failure.
+fn aws_s3(args: &[&str]) {
+    let aws = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/aws");
+    let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
+    let out = Command::new(&aws)
+        .args(["--endpoint-url", &util::s3_endpoint(), "s3"])
+        .args(args)
+        .arg("--only-show-errors")
+        .env("AWS_ACCESS_KEY_ID", var("AWS_ACCESS_KEY_ID", "testkey"))
+        .env("AWS_SECRET_ACCESS_KEY", var("AWS_SECRET_ACCESS_KEY", "testsecret"))
+        .env("AWS_REGION", var("AWS_REGION", "us-east-1"))
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap_or_else(|e| panic!("running {} ({e}): run scripts/dev.sh install", aws.display()));
+    assert!(out.status.success(), "aws s3 {args:?}: {}", util::stderr(&out));
+}
+
+// --------------------------------------------------------------------------- the yardstick
+
+/// The fingerprint and the schema dump are what every other test trusts, so check them first,
+/// without streamdump: two loads of the type matrix compare equal, and each kind of damage a
+/// restore could do (a FLOAT rounded to its printed 6 digits, a Shift-JIS byte converted through
+/// Unicode, a TIMESTAMP shifted by a time zone, a lost trailing space, a lost invisible value, one
+/// duplicate row of a table without a key, a changed AUTO_INCREMENT) is seen by the ordered hash
+/// in exactly the table it was done to.
+#[test]
+fn fingerprint_and_schema_dump_tell_apart_what_a_restore_could_get_wrong() {
+    let first = fresh_my_db("myrt_yard_a");
+    let second = fresh_my_db("myrt_yard_b");
+    load_types_fixture(&first);
+    load_types_fixture(&second);
+    let expected = my_fingerprint(&first);
+    for (table, rows) in TYPE_MATRIX_ROWS {
+        assert_eq!(expected.get(*table).map(|f| f.0), Some(*rows), "fixture table `{table}`");
+    }
+    assert_eq!(expected.len(), TYPE_MATRIX_ROWS.len(), "tables of the fixture: {expected:?}");
+    assert_data_equal(&first, &expected, &second, "a second load of the fixture");
+    assert_schema_equal(&first, &second, "a second load of the fixture");
+
+    mariadb_script(
+        &second,
+        "SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION';
+         UPDATE decimals SET f = 16777218 WHERE id = 6;
+         UPDATE texts_sjis SET v = _sjis x'835C815F' WHERE id = 2;
+         SET SESSION time_zone = '+01:00';
+         UPDATE temporals SET ts6 = '2024-02-29 07:04:56.123456' WHERE id = 4;
+         UPDATE texts_utf8mb4 SET v = 'trailing spaces' WHERE id = 12;
+         UPDATE computed SET hidden = NULL WHERE id = 3;
+         DELETE FROM no_pk WHERE a = 1 LIMIT 1;",
+    );
+    let damaged = my_fingerprint(&second);
+    let differing: BTreeSet<&str> = expected
+        .iter()
+        .filter(|(table, (_, _, hash))| damaged.get(*table).map(|d| &d.2) != Some(hash))
+        .map(|(table, _)| table.as_str())
+        .collect();
+    assert_eq!(
+        differing,
+        BTreeSet::from([
+            "computed",
+            "decimals",
+            "no_pk",
+            "temporals",
+            "texts_sjis",
+            "texts_utf8mb4"
+        ]),
+        "tables whose ordered hash changed"
+    );
+    // The readable rows show the difference too (what a failing restore test prints).
+    let only_first: Vec<String> =
+        my_rows(&first, "decimals").difference(&my_rows(&second, "decimals")).cloned().collect();
+    assert_eq!(only_first.len(), 1, "{only_first:?}");
+    assert!(only_first[0].contains("f=16777216"), "{only_first:?}");
+
+    // A schema difference shows in the dump, as a diff.
+    mariadb(&second, "ALTER TABLE with_auto_increment AUTO_INCREMENT = 50");
+    let diff = unified_diff(&first, &schema_dump(&first), &second, &schema_dump(&second));
+    assert!(diff.contains("-) ENGINE=InnoDB AUTO_INCREMENT=11"), "{diff}");
+    assert!(diff.contains("+) ENGINE=InnoDB AUTO_INCREMENT=50"), "{diff}");
+
+    drop_my_db(&second);
+    drop_my_db(&first);
+}
+
+// ------------------------------------------------------------------------------ type matrix
+
+#[test]
+fn type_matrix_round_trips_through_s3_and_a_local_copy() {
+    let source = fresh_my_db("myrt_types");
+    load_types_fixture(&source);
+    let expected = my_fingerprint(&source);
+    for (table, rows) in TYPE_MATRIX_ROWS {
+        assert_eq!(expected.get(*table).map(|f| f.0), Some(*rows), "fixture table `{table}`");
+    }
+
+    let dest = util::s3_dest("mysql_roundtrip_types");
+    let report = my_backup_report(&source, &dest, &["--chunk-size", "64KiB"]);
+    let s3_manifest = report["manifest"].as_str().expect("manifest URL in the report").to_string();
+    assert!(report["backup_id"].as_str().is_some_and(|id| !id.is_empty()), "{report:#}");
+
+    // Copy the backup's objects out of S3: the same bytes must restore from a local directory.
+    let relative = s3_manifest
+        .strip_prefix(&dest)
+        .unwrap_or_else(|| panic!("manifest {s3_manifest} is not under {dest}"))
+        .trim_start_matches('/')
+        .to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    aws_s3(&["cp", "--recursive", &format!("{dest}/"), dir.path().to_str().expect("UTF-8 dir")]);
+    let local_url = format!("file://{}/{relative}", dir.path().display());
+    let manifest = local_manifest(&local_url);
+
+    // One schema per database, named after it; every base table listed; data as TSV objects.
+    assert_eq!(manifest["source"]["engine"], "mysql", "{:#}", manifest["source"]);
+    let listed: BTreeSet<String> = manifest["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .map(|t| {
+            assert_eq!(t["schema"], source.as_str(), "schema of {t}");
+            t["name"].as_str().expect("table name").to_string()
+        })
+        .collect();
+    assert_eq!(listed, my_tables(&source).into_iter().collect(), "tables in the manifest");
+    for key in manifest_keys(&manifest) {
+        assert!(
+            util::local_object(&local_url, &key).is_file(),
+            "object {key} named by the manifest is missing from the copy"
+        );
+    }
+    let many = manifest_table(&manifest, &source, "many_rows");
+    let chunks = many["chunks"].as_array().expect("chunks of many_rows");
+    assert!(chunks.len() > 1, "many_rows (about 700 KiB of TSV) should roll over: {many:#}");
+    let chunk_rows: u64 = chunks.iter().map(|c| c["rows"].as_u64().expect("chunk rows")).sum();
+    assert_eq!(chunk_rows, 6000, "chunk rows add up to the table's rows");
+    for chunk in chunks {
+        let key = chunk["key"].as_str().expect("chunk key");
+        assert!(key.ends_with(".tsv.zst"), "data object key {key}");
+    }
+    assert_eq!(manifest_table(&manifest, &source, "no_rows")["rows"], 0);
+
+    let verified = assert_verifies(&s3_manifest);
+    assert_eq!(verified["rows"], expected.values().map(|f| f.0).sum::<i64>(), "{verified:#}");
+    assert_verifies(&local_url);
+
+    let from_s3 = my_restore_new(&s3_manifest, "myrt_types_s3", &[]);
+    let from_local = my_restore_new(&local_url, "myrt_types_local", &["--jobs", "4"]);
+    for (restored, from) in [(&from_s3, &s3_manifest), (&from_local, &local_url)] {
+        let context = format!("restore of {from} into {restored}");
+        assert_data_equal(&source, &expected, restored, &context);
+        assert_schema_equal(&source, restored, &context);
+        assert_eq!(
+            my_db_charset(restored),
+            my_db_charset(&source),
+            "{context}: the database's default character set and collation"
+        );
+    }
+
+    // The restored tables behave like the source's: AUTO_INCREMENT continues after the gap,
+    // generated columns are computed, the invisible column stays out of SELECT *.
+    let next_id = "INSERT INTO with_auto_increment (note) VALUES ('next'); SELECT LAST_INSERT_ID()";
+    assert_eq!(mariadb(&from_s3, next_id), mariadb(&source, next_id));
+    let generated = "INSERT INTO computed (id, price, qty) VALUES (9, 2.5, 4); \
+                     SELECT total, label, hidden FROM computed WHERE id = 9";
+    assert_eq!(mariadb(&from_s3, generated), "10.00\t#9 x4\tdefault hidden");
+    let star = "SELECT * FROM computed WHERE id = 1";
+    assert_eq!(mariadb(&from_s3, star), mariadb(&source, star));
+
+    drop_my_db(&from_local);
+    drop_my_db(&from_s3);
+    drop_my_db(&source);
+    aws_s3(&["rm", "--recursive", &format!("{dest}/")]);
+}
+
+/// The chunk limit is kept as tightly as PostgreSQL's (tests/pg_roundtrip.rs): a chunk rolls
+/// over at the first row boundary at or past `--chunk-size`, so every chunk but the last holds at
+/// least the limit and overshoots it by less than two rows.
+#[test]
+fn chunks_roll_over_at_the_first_row_boundary_past_the_limit() {
+    let source = fresh_my_db("myrt_chunks");
+    mariadb_script(
+        &source,
+        "CREATE TABLE events (id INT PRIMARY KEY, kind VARCHAR(20), body VARCHAR(300), raw BLOB);
+         INSERT INTO events SELECT seq, ELT(1 + seq % 3, 'click', 'view', 'odd\tkind'),
+                REPEAT(CONCAT('payload ', seq, ' '), 1 + seq % 12), UNHEX(MD5(seq))
+           FROM seq_1_to_20000;",
+    );
+    let expected = my_fingerprint(&source);
+    // The longest TSV line: the text as is (a little escaping aside), the BLOB as hex.
+    let max_row_bytes: u64 = mariadb(
+        &source,
+        "SELECT MAX(LENGTH(id) + LENGTH(kind) + 1 + LENGTH(body) + 2 * LENGTH(raw) + 4) FROM events",
+    )
+    .parse()
+    .expect("longest row");
+
+    let (_dir, dest) = util::local_dest();
+    let chunk_size: u64 = 64 * 1024;
+    let manifest_url = my_backup(&source, &dest, &["--chunk-size", "64KiB"]);
+    let manifest = local_manifest(&manifest_url);
+    assert_eq!(manifest["options"]["chunk_bytes"], chunk_size, "chunk limit recorded");
+    let events = manifest_table(&manifest, &source, "events");
+    let chunks = events["chunks"].as_array().expect("chunks");
+    let sizes: Vec<u64> =
+        chunks.iter().map(|c| c["raw_bytes"].as_u64().expect("raw_bytes")).collect();
+    assert_eq!(
+        chunks.iter().map(|c| c["rows"].as_u64().expect("rows")).sum::<u64>(),
+        20_000,
+        "chunk rows add up"
+    );
+    for (i, raw) in sizes.iter().enumerate() {
+        let last = i + 1 == sizes.len();
+        assert!(
+            (last || *raw >= chunk_size) && *raw < chunk_size + 2 * max_row_bytes,
+            "chunk {i} holds {raw} raw bytes; limit {chunk_size}, longest row {max_row_bytes};              all chunks: {sizes:?}"
+        );
+    }
+
+    let restored = my_restore_new(&manifest_url, "myrt_chunks_r", &["--jobs", "4"]);
+    assert_data_equal(&source, &expected, &restored, "restore of a chunked table");
+    drop_my_db(&restored);
+    drop_my_db(&source);
+}
+
+// ------------------------------------------------------------------------------------ sakila
+
+/// `mysql-sakila-schema.sql` made loadable into database `db`: its own `DROP/CREATE SCHEMA
+/// sakila; USE sakila;` lines removed and its `sakila.`-qualified names (in `actor_info`)
+/// pointed at `db`.
+fn sakila_schema_for(db: &str) -> String {
+    let path = "/work/shared/testdata/sakila/mysql-sakila-schema.sql";
+    let path = std::env::var("STREAMDUMP_SAKILA_MYSQL_SCHEMA").unwrap_or_else(|_| path.into());
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+    let mut dropped = 0;
+    let script: Vec<String> = text
+        .lines()
+        .filter(|line| {
+            let l = line.trim().to_ascii_lowercase();
+            let skip = l.starts_with("drop schema if exists sakila")
+                || l.starts_with("create schema sakila")
+                || l.starts_with("use sakila");
+            dropped += usize::from(skip);
+            !skip
+        })
+        .map(|line| line.replace("sakila.", &format!("{}.", quote_ident(db))))
+        .collect();
+    assert_eq!(dropped, 3, "the Sakila schema no longer has its DROP/CREATE/USE lines");
+    script.join("\n")
+}
+
+/// `INSERT INTO table VALUES (...), ...` of `n` rows built by `row(i)` for i in 1..=n.
+fn insert_rows(table: &str, n: usize, row: impl Fn(usize) -> String) -> String {
+    let rows: Vec<String> = (1..=n).map(|i| format!("({})", row(i))).collect();
+    format!("INSERT INTO {table} VALUES\n{};\n", rows.join(",\n"))
+}
+
+/// A few hundred rows per Sakila table, every foreign key satisfied, with names needing quotes
+/// and non-ASCII letters. `film_text` is filled by the `ins_film` trigger.
+fn sakila_data() -> String {
+    let first = ["PENELOPE", "NICK", "ED", "JENNIFER", "JOHNNY", "Zoë", "O'BRIEN", "Søren"];
+    let last = ["GUINESS", "WAHLBERG", "CHASE", "DAVIS", "LOLLOBRIGIDA", "Müller", "D'Arcy"];
+    let ratings = ["G", "PG", "PG-13", "R", "NC-17"];
+    let features = [
+        "",
+        "Trailers",
+        "Commentaries,Deleted Scenes",
+        "Behind the Scenes",
+        "Trailers,Commentaries",
+    ];
+    let mut sql = String::from("SET FOREIGN_KEY_CHECKS = 0;\nSET time_zone = '+00:00';\n");
+    sql += &insert_rows("language", 6, |i| {
+        let names = ["English", "Italian", "Japanese", "Mandarin", "French", "German"];
+        format!("{i}, '{}', '2006-02-15 05:02:19'", names[i - 1])
+    });
+    sql += &insert_rows("country", 20, |i| format!("{i}, 'Country {i} ü', '2006-02-15 04:44:00'"));
+    sql += &insert_rows("city", 60, |i| {
+        format!("{i}, 'City {i}', {}, '2006-02-15 04:45:25'", 1 + i % 20)
+    });
+    sql += &insert_rows("address", 120, |i| {
+        let address2 = if i % 3 == 0 { "NULL".to_string() } else { format!("'Apt {i}'") };
+        let postal = if i % 7 == 0 { "NULL".to_string() } else { format!("'{:05}'", i * 37) };
+        format!(
+            "{i}, '{i} Main Street', {address2}, 'District {}', {}, {postal}, '555-{i:04}', \
+             '2014-09-25 22:30:27'",
+            i % 9,
+            1 + i % 60
+        )
+    });
+    sql += &insert_rows("category", 16, |i| format!("{i}, 'Category {i}', '2006-02-15 04:46:27'"));
+    sql += &insert_rows("actor", 200, |i| {
+        format!(
+            "{i}, {}, {}, '2006-02-15 04:34:33'",
+            quote_str(first[i % first.len()]),
+            quote_str(last[i % last.len()])
+        )
+    });
+    sql += "INSERT INTO film (film_id, title, description, release_year, language_id, \
+            original_language_id, rental_duration, rental_rate, length, replacement_cost, rating, \
+            special_features, last_update) VALUES\n";
+    let films: Vec<String> = (1..=100)
+        .map(|i| {
+            let description = if i % 10 == 0 {
+                "NULL".to_string()
+            } else {
+                quote_str(&format!("A film {i} about a \"hero\"\tand\nnewlines ü"))
+            };
+            let original = if i % 4 == 0 { "2".to_string() } else { "NULL".to_string() };
+            format!(
+                "({i}, 'FILM TITLE {i}', {description}, {}, {}, {original}, {}, {}.99, {}, \
+                 {}.99, '{}', '{}', '2006-02-15 05:03:42')",
+                2000 + i % 10,
+                1 + i % 6,
+                3 + i % 5,
+                i % 5,
+                60 + i,
+                10 + i % 20,
+                ratings[i % ratings.len()],
+                features[i % features.len()]
+            )
+        })
+        .collect();
+    sql += &films.join(",\n");
+    sql += ";\n";
+    sql += &insert_rows("film_actor", 300, |i| {
+        format!("{}, {}, '2006-02-15 05:05:03'", 1 + (i * 7) % 200, 1 + (i - 1) / 3)
+    });
+    sql += &insert_rows("film_category", 100, |i| {
+        format!("{i}, {}, '2006-02-15 05:07:09'", 1 + i % 16)
+    });
+    sql += &insert_rows("staff", 2, |i| {
+        format!(
+            "{i}, 'Staff', 'Member {i}', {i}, UNHEX('89504E470D0A1A0A0000000D4948445200{i:02}5C00'), \
+             'staff{i}@example.com', {i}, 1, 'user{i}', SHA1('pw{i}'), '2006-02-15 03:57:16'"
+        )
+    });
+    sql += &insert_rows("store", 2, |i| format!("{i}, {i}, {}, '2006-02-15 04:57:12'", i + 2));
+    sql += &insert_rows("customer", 150, |i| {
+        let email = if i % 11 == 0 { "NULL".to_string() } else { format!("'c{i}@example.org'") };
+        format!(
+            "{i}, {}, {}, {}, {email}, {}, {}, '2006-02-14 22:04:36', '2006-02-15 04:57:20'",
+            1 + i % 2,
+            quote_str(first[i % first.len()]),
+            quote_str(last[(i * 3) % last.len()]),
+            5 + i % 115,
+            i32::from(i % 13 != 0)
+        )
+    });
+    sql += &insert_rows("inventory", 300, |i| {
+        format!("{i}, {}, {}, '2006-02-15 05:09:17'", 1 + i % 100, 1 + i % 2)
+    });
+    sql += &insert_rows("rental", 400, |i| {
+        let returned = if i % 9 == 0 {
+            "NULL".to_string()
+        } else {
+            format!("'2005-05-24 22:53:30' + INTERVAL {} HOUR", i * 5 + 30)
+        };
+        format!(
+            "{i}, '2005-05-24 22:53:30' + INTERVAL {i} HOUR, {}, {}, {returned}, {}, \
+             '2006-02-15 21:30:53'",
+            1 + (i * 13) % 300,
+            1 + i % 150,
+            1 + i % 2
+        )
+    });
+    sql += &insert_rows("payment", 400, |i| {
+        let rental = if i % 25 == 0 { "NULL".to_string() } else { i.to_string() };
+        format!(
+            "{i}, {}, {}, {rental}, {}.{:02}, '2005-05-25 11:30:37' + INTERVAL {i} HOUR, \
+             '2006-02-15 22:12:30'",
+            1 + i % 150,
+            1 + i % 2,
+            i % 12,
+            (i * 17) % 100
+        )
+    });
+    sql += "SET FOREIGN_KEY_CHECKS = 1;\n";
+    sql
+}
+
+/// Queries through Sakila's views and functions whose answers must be the same in the restored
+/// database: they read the restored tables, not the source's.
+const SAKILA_QUERIES: &[&str] = &[
+    "SELECT COUNT(*), MD5(GROUP_CONCAT(film_info ORDER BY actor_id)) FROM actor_info",
+    "SELECT * FROM sales_by_store",
+    "SELECT * FROM sales_by_film_category",
+    "SELECT COUNT(*), MD5(GROUP_CONCAT(actors ORDER BY FID, category)) FROM film_list",
+    "SELECT COUNT(*) FROM customer_list",
+    "SELECT inventory_in_stock(9), inventory_in_stock(13), inventory_held_by_customer(13)",
+    "SELECT get_customer_balance(7, '2005-07-01 00:00:00')",
+];
+
+#[test]
+fn sakila_schema_and_data_round_trip() {
+    let source = fresh_my_db("myrt_sakila");
+    mariadb_script(&source, &sakila_schema_for(&source));
+    mariadb_script(&source, &sakila_data());
+    let expected = my_fingerprint(&source);
+    assert_eq!(expected["film_text"].0, 100, "the ins_film trigger filled film_text");
+    assert_eq!(expected["payment"].0, 400);
+    let answers: Vec<String> = SAKILA_QUERIES.iter().map(|q| mariadb(&source, q)).collect();
+    assert!(answers.iter().all(|a| !a.is_empty()), "{answers:?}");
+
+    let (_dir, dest) = util::local_dest();
+    let manifest_url = my_backup(&source, &dest, &[]);
+    assert_verifies(&manifest_url);
+    let restored = my_restore_new(&manifest_url, "myrt_sakila_r", &[]);
+
+    assert_schema_equal(&source, &restored, "Sakila restore");
+    assert_data_equal(&source, &expected, &restored, "Sakila restore");
+    assert_eq!(my_db_charset(&restored), my_db_charset(&source), "database default charset");
+
+    // With the source gone, the restored views, functions and procedures still work and agree.
+    drop_my_db(&source);
+    for (query, answer) in SAKILA_QUERIES.iter().zip(&answers) {
+        assert_eq!(&mariadb(&restored, query), answer, "{query} in the restored database");
+    }
+    let in_stock = mariadb(&restored, "CALL film_in_stock(2, 1, @n); SELECT @n");
+    assert!(
+        in_stock.lines().last().unwrap_or_default().parse::<i64>().is_ok(),
+        "procedure film_in_stock runs in the restored database: {in_stock:?}"
+    );
+    // The restored triggers fire (and were not firing while the data was loaded: film_text
+    // holds exactly one row per film, as the fingerprint showed).
+    mariadb(
+        &restored,
+        "INSERT INTO film (title, language_id) VALUES ('AFTER RESTORE', 1); \
+         UPDATE film SET title = 'RENAMED' WHERE film_id = 1",
+    );
+    assert_eq!(
+        mariadb(
+            &restored,
+            "SELECT (SELECT COUNT(*) FROM film_text WHERE title = 'AFTER RESTORE'), \
+                    (SELECT title FROM film_text WHERE film_id = 1)"
+        ),
+        "1\tRENAMED"
+    );
+
+    drop_my_db(&restored);
+}
+
+// ------------------------------------------------------------------------------- consistency
+
+/// Rows per account table in the consistency tests, each starting with `BALANCE`.
+const ACCOUNTS: i64 = 200_000;
+const BALANCE: i64 = 100;
+
+/// One transfer from a random `accounts_a` row to a random `accounts_b` row, in a transaction:
+/// `sum(a) + sum(b)` never changes, and `sum(a)` only falls.
+const TRANSFER: &str = "SET @a = 1 + FLOOR(RAND() * 200000), @b = 1 + FLOOR(RAND() * 200000), \
+     @x = 1 + FLOOR(RAND() * 50); START TRANSACTION; \
+     UPDATE accounts_a SET balance = balance - @x WHERE id = @a; \
+     UPDATE accounts_b SET balance = balance + @x WHERE id = @b; COMMIT;\n";
+
+/// Two tables of `ACCOUNTS` rows (about 25 MB of TSV together, so a backup takes a while), plus
+/// a view and a trigger so a backup also has DDL to read.
+fn create_accounts(db: &str) {
+    mariadb_script(
+        db,
+        &format!(
+            "CREATE TABLE accounts_a (id INT PRIMARY KEY, balance BIGINT NOT NULL,
+                                      pad VARCHAR(120) NOT NULL) ENGINE=InnoDB;
+             CREATE TABLE accounts_b LIKE accounts_a;
+             INSERT INTO accounts_a SELECT seq, {BALANCE}, CONCAT(MD5(seq), MD5(-seq), MD5(seq * 7))
+               FROM seq_1_to_{ACCOUNTS};
+             INSERT INTO accounts_b SELECT * FROM accounts_a;
+             CREATE VIEW overdrawn AS SELECT id, balance FROM accounts_a WHERE balance < 0;
+             CREATE TRIGGER accounts_a_pad BEFORE INSERT ON accounts_a FOR EACH ROW
+               SET NEW.pad = UPPER(NEW.pad);"
+        ),
+    );
+    assert_eq!(total(db), 2 * ACCOUNTS * BALANCE);
+}
+
+fn sum_a(db: &str) -> i64 {
+    mariadb(db, "SELECT SUM(balance) FROM accounts_a").parse().expect("sum")
+}
+
+fn total(db: &str) -> i64 {
+    mariadb(
+        db,
+        "SELECT (SELECT SUM(balance) FROM accounts_a) + (SELECT SUM(balance) FROM accounts_b)",
+    )
+    .parse()
+    .expect("total")
+}
+
+/// Writers running transfers on a database: each is one `mariadb` client (as root) fed
+/// [`TRANSFER`] through stdin until stopped.
+struct Transfers {
+    stop: Arc<AtomicBool>,
+    writers: Vec<std::thread::JoinHandle<(usize, String)>>,
+}
+
+impl Transfers {
+    /// Start `n` writers on `db` and return once transfers are being committed.
+    fn start(db: &str, n: usize) -> Transfers {
+        let stop = Arc::new(AtomicBool::new(false));
+        let before = sum_a(db);
+        let writers = (0..n).map(|_| Self::writer(db, stop.clone())).collect();
+        let transfers = Transfers { stop, writers };
+        let started = Instant::now();
+        while sum_a(db) == before {
+            if started.elapsed() > Duration::from_secs(30) {
+                let sent = transfers.stop();
+                panic!("no transfer committed within 30 s ({sent} sent)");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        transfers
+    }
+
+    fn writer(db: &str, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(usize, String)> {
+        let (host, port) = util::mysql::my_host_port();
+        let mut child = Command::new("mariadb")
+            .args(["--no-defaults", "--protocol=tcp", "--batch", "--user=root"])
+            .arg(format!("--host={host}"))
+            .arg(format!("--port={port}"))
+            .arg(format!("--database={db}"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting a writer");
+        std::thread::spawn(move || {
+            let mut stdin = child.stdin.take().expect("writer stdin");
+            let mut sent = 0;
+            while !stop.load(Ordering::SeqCst) {
+                if stdin.write_all(TRANSFER.as_bytes()).is_err() {
+                    break;
+                }
+                sent += 1;
+            }
+            drop(stdin);
+            let out = child.wait_with_output().expect("writer");
+            let failure = if out.status.success() {
+                String::new()
+            } else {
+                format!("writer failed: {}", String::from_utf8_lossy(&out.stderr))
+            };
+            (sent, failure)
+        })
+    }
+
+    /// Stop the writers and wait for them; returns how many transfers they sent. Panics if a
+    /// writer's client failed.
+    fn stop(self) -> usize {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut sent = 0;
+        for writer in self.writers {
+            let (n, failure) = writer.join().expect("writer thread");
+            assert!(failure.is_empty(), "{failure}");
+            sent += n;
+        }
+        sent
+    }
+}
+
+/// Back up the accounts of `db` (connecting with `source_url`) to a local destination while
+/// three writers run transfers, restore it with `--jobs 2`, and require the restored tables to
+/// hold the invariant: both tables were read from one snapshot. Returns the manifest's
+/// `consistency` object.
+fn backup_during_transfers_keeps_the_invariant(db: &str, source_url: &str, jobs: &str) -> Value {
+    let (_dir, dest) = util::local_dest();
+    let transfers = Transfers::start(db, 3);
+    let before = sum_a(db);
+    let backup = std::panic::catch_unwind(|| {
+        my_streamdump_json(&[
+            "backup", "--source", source_url, "--to", &dest, "--json", "--jobs", jobs,
+        ])
+    });
+    let after = sum_a(db);
+    let sent = transfers.stop();
+    let report = backup.unwrap_or_else(|e| std::panic::resume_unwind(e));
+    assert!(
+        after < before,
+        "no transfer committed while the backup ran ({sent} sent in all): the test proves nothing"
+    );
+    assert_eq!(total(db), 2 * ACCOUNTS * BALANCE, "the transfers themselves keep the invariant");
+
+    let manifest_url = report["manifest"].as_str().expect("manifest URL").to_string();
+    let consistency = local_manifest(&manifest_url)["consistency"].clone();
+    let restored = my_restore_new(&manifest_url, "myrt_accounts_r", &["--jobs", "2"]);
+    assert_eq!(my_count(&restored, "accounts_a"), ACCOUNTS);
+    assert_eq!(my_count(&restored, "accounts_b"), ACCOUNTS);
+    let restored_a = sum_a(&restored);
+    assert_eq!(
+        total(&restored),
+        2 * ACCOUNTS * BALANCE,
+        "sum(a) + sum(b) of the restored tables: the two tables were read from different \
+         snapshots although the manifest claims {consistency} (restored sum(a) {restored_a}, \
+         source sum(a) {before} before and {after} after the backup)"
+    );
+    assert!(
+        (after..=before).contains(&restored_a),
+        "the snapshot was taken during the backup: sum(a) {restored_a} not in [{after}, {before}]"
+    );
+    drop_my_db(&restored);
+    consistency
+}
+
+#[test]
+fn parallel_backup_under_concurrent_transfers_is_one_snapshot() {
+    let source = fresh_my_db("myrt_consistent");
+    create_accounts(&source);
+    let url = util::mysql::my_url(&source);
+    let consistency = backup_during_transfers_keeps_the_invariant(&source, &url, "2");
+
+    assert_eq!(consistency["mode"], "ftwrl_snapshot", "{consistency:#}");
+    assert_eq!(consistency["workers"], 2, "{consistency:#}");
+    let binlog_file = consistency["binlog_file"].as_str().unwrap_or_default();
+    let binlogs = mariadb("", "SHOW BINARY LOGS");
+    assert!(
+        !binlog_file.is_empty()
+            && binlogs.lines().any(|l| l.split('\t').next() == Some(binlog_file)),
+        "binlog_file {binlog_file:?} is one of the server's binary logs:\n{binlogs}\n{consistency:#}"
+    );
+    assert!(
+        consistency["binlog_position"].as_u64().is_some_and(|p| p > 4),
+        "binlog_position: {consistency:#}"
+    );
+    assert!(consistency["gtid_set"].is_string(), "gtid_set recorded: {consistency:#}");
+
+    drop_my_db(&source);
+}
+
+/// Without FTWRL the backup claims only what it got: `single_snapshot` (one connection reads
+/// every table), or, on MariaDB, `snapshot_position_match` (several workers whose consistent
+/// snapshots reported the same `Binlog_snapshot_file/position`, so they saw the same instant; the
+/// engine's rung between FTWRL and one connection). Never `ftwrl_snapshot`.
+fn assert_lock_free_mode(consistency: &Value, jobs: u64) {
+    match consistency["mode"].as_str() {
+        Some("single_snapshot") => {
+            assert_eq!(consistency["workers"], 1, "single_snapshot is one worker: {consistency:#}")
+        }
+        Some("snapshot_position_match") => {
+            assert_eq!(consistency["workers"], jobs, "{consistency:#}");
+            assert!(
+                consistency["binlog_file"].as_str().is_some_and(|f| !f.is_empty())
+                    && consistency["binlog_position"].as_u64().is_some(),
+                "snapshot_position_match records the shared position: {consistency:#}"
+            );
+        }
+        _ => panic!("a backup without RELOAD claims {consistency:#}"),
+    }
+}
+
+#[test]
+fn backup_without_reload_privilege_falls_back_without_claiming_ftwrl() {
+    let source = fresh_my_db("myrt_norel");
+    create_accounts(&source);
+    let user = util::unique("sd_norel");
+    let password = "Norel-pw-7f3a";
+    mariadb(
+        "",
+        &format!(
+            "CREATE USER {user}@'%' IDENTIFIED BY {pw}; \
+             GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES ON {db}.* TO {user}@'%'",
+            user = quote_str(&user),
+            pw = quote_str(password),
+            db = quote_ident(&source),
+        ),
+    );
+    // The premise: this user cannot take the global read lock.
+    let ftwrl = mariadb_as(&user, password, &source, "FLUSH TABLES WITH READ LOCK");
+    assert!(!ftwrl.status.success(), "FTWRL should be denied to {user}");
+    let denied = String::from_utf8_lossy(&ftwrl.stderr);
+    assert!(denied.contains("RELOAD"), "{denied}");
+    let url = my_url_as(&source, &user, password);
+
+    // A quiet server, one worker asked for: one connection, the data and schema exact.
+    let expected = my_fingerprint(&source);
+    let (_dir, dest) = util::local_dest();
+    let report =
+        my_streamdump_json(&["backup", "--source", &url, "--to", &dest, "--json", "--jobs", "1"]);
+    let manifest_url = report["manifest"].as_str().expect("manifest URL").to_string();
+    let manifest_text = std::fs::read_to_string(manifest_url.trim_start_matches("file://"))
+        .expect("reading the manifest");
+    assert!(!manifest_text.contains(password), "the password appears in the manifest");
+    assert!(!report.to_string().contains(password), "the password appears in the report");
+    let consistency = &local_manifest(&manifest_url)["consistency"];
+    assert_lock_free_mode(consistency, 1);
+    assert_eq!(consistency["workers"], 1, "{consistency:#}");
+    let restored = my_restore_new(&manifest_url, "myrt_norel_r", &[]);
+    assert_data_equal(&source, &expected, &restored, "restore of a backup made without FTWRL");
+    assert_schema_equal(&source, &restored, "restore of a backup made without FTWRL");
+    drop_my_db(&restored);
+
+    // Two workers asked for while transfers commit: whatever mode it falls back to, the two
+    // tables come from one snapshot.
+    let consistency = backup_during_transfers_keeps_the_invariant(&source, &url, "2");
+    assert_lock_free_mode(&consistency, 2);
+
+    mariadb("", &format!("DROP USER {}@'%'", quote_str(&user)));
+    drop_my_db(&source);
+}
+
+/// `--exclude-table db.t` leaves that table out of the manifest and of the restore.
+#[test]
+fn exclude_table_leaves_it_out_of_backup_and_restore() {
+    let source = fresh_my_db("myrt_exclude");
+    mariadb_script(
+        &source,
+        "CREATE TABLE kept (id INT PRIMARY KEY, note TEXT);
+         CREATE TABLE dropped_one (id INT PRIMARY KEY, blob_col BLOB);
+         INSERT INTO kept VALUES (1, 'one'), (2, NULL);
+         INSERT INTO dropped_one VALUES (1, x'00FF');",
+    );
+    let all = my_fingerprint(&source);
+    let expected: Fingerprint = all.into_iter().filter(|(t, _)| t != "dropped_one").collect();
+
+    let (_dir, dest) = util::local_dest();
+    let excluded = format!("{source}.dropped_one");
+    let manifest_url = my_backup(&source, &dest, &["--exclude-table", &excluded]);
+    let manifest = local_manifest(&manifest_url);
+    let names: Vec<&str> = manifest["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(names, vec!["kept"], "tables backed up with --exclude-table {excluded}");
+
+    let restored = my_restore_new(&manifest_url, "myrt_exclude_r", &[]);
+    assert_data_equal(&source, &expected, &restored, "restore with dropped_one excluded");
+    assert_eq!(my_tables(&restored), vec!["kept".to_string()], "tables restored");
+
+    drop_my_db(&restored);
+    drop_my_db(&source);
+}
