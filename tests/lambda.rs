@@ -3,7 +3,8 @@
 //! subscription the tests read.
 //!
 //! - The handlers called directly (as the binaries call them): malformed events rejected before
-//!   anything is contacted, a secret with a wrong password, and the deadline path.
+//!   anything is contacted, a secret with a wrong password, the deadline path, and a MariaDB
+//!   secret (backup to S3, restore into a database the restore creates).
 //! - The real `backup` and `restore` binaries behind cargo-lambda's Lambda Runtime API emulator
 //!   (`cargo lambda watch`): a scheduled event, `{"schema": ...}`, the HTTPS endpoint's envelope,
 //!   a malformed event, a restore, a restore into a secret with a wrong password; then the SNS
@@ -283,6 +284,49 @@ impl Drop for Emulator {
         }
         let _ = self.child.wait();
     }
+}
+
+/// A MariaDB secret (`"engine": "mariadb"`): the handlers pick the MySQL engine from it, back
+/// up to S3 and restore into a database of another name that the restore creates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_secret_backs_up_and_restores_through_the_handlers() {
+    use util::mysql::{drop_my_db, fresh_my_db, mariadb_script, my_base, my_fingerprint};
+    let source = fresh_my_db("lambda_my");
+    mariadb_script(
+        &source,
+        "CREATE TABLE orders (id INT PRIMARY KEY, customer VARCHAR(40), photo BLOB, at DATETIME(6));
+         INSERT INTO orders SELECT seq, CONCAT('customer\t', seq), UNHEX(MD5(seq)), '2026-11-26 01:02:03.5'
+           FROM seq_1_to_5000;
+         CREATE VIEW big_orders AS SELECT id FROM orders WHERE id > 4000;",
+    );
+    let base = url::Url::parse(&my_base()).expect("STREAMDUMP_TEST_MYSQL");
+    let (user, password) = (base.username().to_string(), base.password().unwrap_or("").to_string());
+    let port = base.port().unwrap_or(3306);
+    let secret =
+        aws::engine_secret(&util::unique("my-secret"), "mariadb", port, &user, &password, &source);
+    let dest = util::s3_dest("lambda_my");
+    let deps = deps(&[
+        ("STREAMDUMP_SECRET_ID", secret.clone()),
+        ("STREAMDUMP_DESTINATION", dest.clone()),
+        ("STREAMDUMP_S3_PATH_STYLE", "true".into()),
+        // The development MariaDB has no TLS; deployments keep the verify-full default.
+        ("STREAMDUMP_TLS_MODE", "disable".into()),
+    ])
+    .await;
+    let report = handle_backup(&json!({}), &invocation(300.0), &deps).await.expect("backup");
+    assert_eq!(report.rows, 5000, "{report:?}");
+    assert_eq!(report.consistency, "ftwrl_snapshot", "{report:?}");
+    let manifest = report.manifest.clone();
+
+    let restored = util::unique("lambda_my_restored");
+    let event = json!({"manifest": manifest, "database": restored, "create": true});
+    let done = handle_restore(&event, &invocation(300.0), &deps).await.expect("restore");
+    assert_eq!(done.rows, 5000, "{done:?}");
+    assert_eq!(my_fingerprint(&restored), my_fingerprint(&source));
+    let text = format!("{report:?} {done:?}");
+    assert!(!password.is_empty() && !text.contains(&password), "{text}");
+    drop_my_db(&restored);
+    drop_my_db(&source);
 }
 
 fn tables_of(manifest: &Value) -> BTreeSet<String> {

@@ -35,8 +35,20 @@ pub fn aws(args: &[&str]) -> Value {
 pub fn rds_secret(name: &str, user: &str, password: &str, dbname: &str) -> String {
     let port: u16 =
         url::Url::parse(&crate::util::pg_base()).ok().and_then(|u| u.port()).unwrap_or(5432);
+    engine_secret(name, "postgres", port, user, password, dbname)
+}
+
+/// A secret in the RDS format for any engine (`mariadb`, `aurora-mysql`, ...).
+pub fn engine_secret(
+    name: &str,
+    engine: &str,
+    port: u16,
+    user: &str,
+    password: &str,
+    dbname: &str,
+) -> String {
     let secret = serde_json::json!({
-        "engine": "postgres", "host": "127.0.0.1", "port": port,
+        "engine": engine, "host": "127.0.0.1", "port": port,
         "username": user, "password": password, "dbname": dbname,
         "dbInstanceIdentifier": "test"
     });
