@@ -1,0 +1,353 @@
+//! Backup side of the MySQL engine: the consistency ladder (see the engine's doc), the worker
+//! connections' snapshots, and each table's rows streamed as TSV batches.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Row, Value};
+use tokio::sync::mpsc;
+
+use super::tsv::{self, Encoding};
+use super::{
+    BATCH_BYTES, FTWRL_WAIT_SECS, code, connect, db_err, ddl, describe, qualified, quote_ident,
+    rows, server_code, text,
+};
+use crate::engine::{RowBatch, RowStream, Selection, Snapshot, Source, SourceWorker, TableSpec};
+use crate::error::{Error, Result};
+use crate::manifest::{Consistency, Requires, SequenceValue, SourceInfo};
+use crate::plan::ConnectionUrl;
+
+/// Binlog coordinates as a server reports them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Coordinates {
+    file: Option<String>,
+    position: Option<u64>,
+    gtid: Option<String>,
+}
+
+/// The leader's binlog file/position (`SHOW MASTER STATUS`) and GTID set, read while FTWRL
+/// holds every write back.
+async fn coordinates(conn: &mut Conn, mariadb: bool) -> Result<Coordinates> {
+    let mut found = Coordinates::default();
+    // Denied without REPLICATION CLIENT / BINLOG MONITOR: then the evidence is only the lock.
+    // MySQL 8.4 removed SHOW MASTER STATUS for SHOW BINARY LOG STATUS.
+    for statement in ["SHOW MASTER STATUS", "SHOW BINARY LOG STATUS"] {
+        if let Ok(status) = conn.query::<Row, _>(statement).await {
+            if let Some(row) = status.first() {
+                found.file = text(row, 0);
+                found.position = text(row, 1).and_then(|p| p.parse().ok());
+            }
+            break;
+        }
+    }
+    let gtid =
+        if mariadb { "SELECT @@GLOBAL.gtid_binlog_pos" } else { "SELECT @@GLOBAL.gtid_executed" };
+    if let Ok(rows) = conn.query::<Row, _>(gtid).await {
+        found.gtid = rows.first().and_then(|r| text(r, 0)).filter(|g| !g.is_empty());
+    }
+    Ok(found)
+}
+
+/// MariaDB's binlog position of a connection's consistent snapshot (empty without a binlog).
+async fn snapshot_coordinates(conn: &mut Conn) -> Coordinates {
+    let mut found = Coordinates::default();
+    if let Ok(rows) = conn.query::<Row, _>("SHOW STATUS LIKE 'binlog_snapshot_%'").await {
+        for row in rows {
+            match (text(&row, 0).unwrap_or_default().to_ascii_lowercase().as_str(), text(&row, 1)) {
+                ("binlog_snapshot_file", Some(f)) if !f.is_empty() => found.file = Some(f),
+                ("binlog_snapshot_position", Some(p)) => found.position = p.parse().ok(),
+                _ => {}
+            }
+        }
+    }
+    found
+}
+
+/// A worker session: raw bytes out, UTC times, then its snapshot.
+async fn open_worker(url: &ConnectionUrl, database: &str) -> Result<Conn> {
+    let mut conn = connect(url, Some(database)).await?;
+    conn.query_drop(
+        "SET NAMES binary, SESSION time_zone = '+00:00', SESSION sql_mode = '', \
+         SESSION net_write_timeout = 3600; \
+         SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+    )
+    .await
+    .map_err(db_err("setting up a dump session"))?;
+    conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+        .await
+        .map_err(db_err("opening a consistent snapshot"))?;
+    Ok(conn)
+}
+
+/// Backup side.
+pub struct MysqlSource {
+    url: ConnectionUrl,
+    leader: Option<Conn>,
+    workers: Mutex<Vec<Conn>>,
+}
+
+impl MysqlSource {
+    pub fn new(url: ConnectionUrl) -> Self {
+        MysqlSource { url, leader: None, workers: Mutex::new(Vec::new()) }
+    }
+
+    /// Open the workers' snapshots, as consistently as this account allows.
+    async fn open_snapshots(
+        &self,
+        leader: &mut Conn,
+        workers: usize,
+        mariadb: bool,
+    ) -> Result<(Vec<Conn>, Consistency)> {
+        let database = self.url.database().to_string();
+        let mut consistency = Consistency {
+            mode: String::new(),
+            snapshot_id: None,
+            wal_lsn: None,
+            binlog_file: None,
+            binlog_position: None,
+            gtid_set: None,
+            workers: 0,
+        };
+        leader
+            .query_drop(format!("SET SESSION lock_wait_timeout = {FTWRL_WAIT_SECS}"))
+            .await
+            .map_err(db_err("setting up the backup session"))?;
+        match leader.query_drop("FLUSH TABLES WITH READ LOCK").await {
+            Ok(()) => {
+                let mut opened = Vec::with_capacity(workers);
+                let result = async {
+                    for _ in 0..workers {
+                        opened.push(open_worker(&self.url, &database).await?);
+                    }
+                    coordinates(leader, mariadb).await
+                }
+                .await;
+                leader.query_drop("UNLOCK TABLES").await.map_err(db_err("UNLOCK TABLES"))?;
+                let at = result?;
+                consistency.mode = "ftwrl_snapshot".into();
+                consistency.binlog_file = at.file;
+                consistency.binlog_position = at.position;
+                consistency.gtid_set = at.gtid;
+                consistency.workers = opened.len() as u32;
+                return Ok((opened, consistency));
+            }
+            Err(e)
+                if matches!(
+                    server_code(&e),
+                    Some(
+                        code::SPECIFIC_ACCESS_DENIED
+                            | code::ACCESS_DENIED
+                            | code::DB_ACCESS_DENIED
+                            | code::LOCK_WAIT_TIMEOUT
+                    )
+                ) =>
+            {
+                tracing::warn!(reason = %describe(&e), "FLUSH TABLES WITH READ LOCK failed; using lock-free snapshots");
+            }
+            Err(e) => return Err(Error::database("FLUSH TABLES WITH READ LOCK", describe(&e))),
+        }
+        let mut opened = Vec::with_capacity(workers);
+        let mut at = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let mut conn = open_worker(&self.url, &database).await?;
+            at.push(snapshot_coordinates(&mut conn).await);
+            opened.push(conn);
+        }
+        let first = at.first().cloned().unwrap_or_default();
+        if workers > 1 && mariadb && first.file.is_some() && at.iter().all(|c| *c == first) {
+            consistency.mode = "snapshot_position_match".into();
+        } else {
+            // Without a shared binlog position the snapshots may see different instants: one
+            // connection reads everything.
+            opened.truncate(1);
+            consistency.mode = "single_snapshot".into();
+        }
+        consistency.binlog_file = first.file;
+        consistency.binlog_position = first.position;
+        consistency.workers = opened.len() as u32;
+        Ok((opened, consistency))
+    }
+}
+
+#[async_trait]
+impl Source for MysqlSource {
+    async fn begin(&mut self, selection: &Selection, workers: usize) -> Result<Snapshot> {
+        let mut leader = connect(&self.url, Some(self.url.database())).await?;
+        leader
+            .query_drop(
+                "SET NAMES utf8mb4, SESSION sql_mode = '', SESSION sql_quote_show_create = 1, \
+                 SESSION time_zone = '+00:00'",
+            )
+            .await
+            .map_err(db_err("setting up the backup session"))?;
+        let info =
+            rows(&mut leader, "SELECT VERSION(), @@version_comment", "reading the server version")
+                .await?;
+        let server_version = info.first().and_then(|r| text(r, 0)).unwrap_or_default();
+        let comment = info.first().and_then(|r| text(r, 1)).unwrap_or_default();
+        let mariadb = server_version.contains("MariaDB") || comment.contains("MariaDB");
+
+        let schemas = if selection.schemas.is_empty() {
+            vec![self.url.database().to_string()]
+        } else {
+            selection.schemas.clone()
+        };
+        let found = ddl::schemas(&mut leader, &schemas).await?;
+        let (opened, consistency) =
+            self.open_snapshots(&mut leader, workers.max(1), mariadb).await?;
+        let snapshot_at = chrono::Utc::now();
+        let catalog = ddl::read(&mut leader, &found, &selection.exclude_tables).await?;
+        if !catalog.unsupported.is_empty() && !selection.skip_unsupported {
+            return Err(Error::Unsupported {
+                reason: format!(
+                    "this version cannot reproduce {} object(s): {}; rerun with --skip-unsupported \
+                     to back up everything else and record these in the manifest",
+                    catalog.unsupported.len(),
+                    catalog.unsupported.join("; ")
+                ),
+            });
+        }
+        if let Ok(mut pool) = self.workers.lock() {
+            *pool = opened;
+        }
+        self.leader = Some(leader);
+        let first = &found[0];
+        Ok(Snapshot {
+            info: SourceInfo {
+                engine: "mysql".into(),
+                server_version,
+                database: first.name.clone(),
+                encoding: first.charset.clone(),
+                lc_collate: Some(first.collation.clone()),
+                lc_ctype: None,
+            },
+            consistency,
+            snapshot_at,
+            schemas: found.iter().map(|s| s.name.clone()).collect(),
+            tables: catalog.tables,
+            scripts: catalog.scripts,
+            requires: Requires::default(),
+            skipped: catalog.unsupported,
+        })
+    }
+
+    async fn worker(&self) -> Result<Box<dyn SourceWorker>> {
+        let conn = self
+            .workers
+            .lock()
+            .ok()
+            .and_then(|mut pool| pool.pop())
+            .ok_or_else(|| Error::database("mysql source", "no snapshot connection left"))?;
+        Ok(Box::new(MysqlWorker { conn: Arc::new(tokio::sync::Mutex::new(conn)) }))
+    }
+
+    async fn sequences(&self) -> Result<Vec<SequenceValue>> {
+        Ok(Vec::new())
+    }
+
+    async fn finish(&mut self) -> Result<()> {
+        if let Ok(mut pool) = self.workers.lock() {
+            pool.clear();
+        }
+        if let Some(conn) = self.leader.take() {
+            conn.disconnect().await.map_err(db_err("closing the backup session"))?;
+        }
+        Ok(())
+    }
+}
+
+struct MysqlWorker {
+    conn: Arc<tokio::sync::Mutex<Conn>>,
+}
+
+/// The select list of a table: FLOAT read as DOUBLE (see the module doc), the rest as stored.
+fn select_list(table: &TableSpec) -> String {
+    table
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match table.column_types.get(i).map(String::as_str) {
+            Some("float") => format!("CAST({} AS DOUBLE)", quote_ident(c)),
+            _ => quote_ident(c),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn encodings(table: &TableSpec) -> Result<Vec<Encoding>> {
+    table
+        .encodings
+        .iter()
+        .map(|e| {
+            Encoding::parse(e).ok_or_else(|| {
+                Error::database(
+                    format!("table {}", table.display_name()),
+                    format!("unknown column encoding '{e}'"),
+                )
+            })
+        })
+        .collect()
+}
+
+#[async_trait]
+impl SourceWorker for MysqlWorker {
+    async fn copy_out(&mut self, table: &TableSpec) -> Result<RowStream> {
+        let context = format!("reading table {}", table.display_name());
+        let sql =
+            format!("SELECT {} FROM {}", select_list(table), qualified(&table.schema, &table.name));
+        let encodings = encodings(table)?;
+        let mut conn = self.conn.clone().lock_owned().await;
+        let (tx, mut rx) = mpsc::channel::<Result<RowBatch>>(4);
+        tokio::spawn(async move {
+            if let Err(e) = stream_rows(&mut conn, &sql, &encodings, &tx).await {
+                let _ = tx.send(Err(Error::database(context, describe(&e)))).await;
+            }
+        });
+        Ok(Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))))
+    }
+}
+
+/// Read a table's rows and send them as TSV batches; stops quietly when the receiver is gone.
+async fn stream_rows(
+    conn: &mut Conn,
+    sql: &str,
+    encodings: &[Encoding],
+    tx: &mpsc::Sender<Result<RowBatch>>,
+) -> std::result::Result<(), mysql_async::Error> {
+    let mut result = conn.query_iter(sql).await?;
+    let mut buf = Vec::with_capacity(BATCH_BYTES + 64 * 1024);
+    let mut rows = 0u64;
+    while let Some(row) = result.next().await? {
+        for i in 0..row.len() {
+            if i > 0 {
+                buf.push(b'\t');
+            }
+            let encoding = encodings.get(i).copied().unwrap_or(Encoding::Text);
+            match row.as_ref(i) {
+                Some(Value::Bytes(b)) => tsv::push_value(&mut buf, Some(b), encoding),
+                Some(Value::NULL) | None => tsv::push_value(&mut buf, None, encoding),
+                Some(other) => {
+                    tsv::push_value(&mut buf, Some(other.as_sql(true).as_bytes()), encoding)
+                }
+            }
+        }
+        buf.push(b'\n');
+        rows += 1;
+        if buf.len() >= BATCH_BYTES {
+            let bytes = Bytes::from(std::mem::replace(
+                &mut buf,
+                Vec::with_capacity(BATCH_BYTES + 64 * 1024),
+            ));
+            if tx.send(Ok(RowBatch { bytes, rows })).await.is_err() {
+                return Ok(());
+            }
+            rows = 0;
+        }
+    }
+    if rows > 0 {
+        let _ = tx.send(Ok(RowBatch { bytes: Bytes::from(buf), rows })).await;
+    }
+    Ok(())
+}
