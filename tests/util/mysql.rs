@@ -7,7 +7,7 @@
 //! user in that URL. Fixtures are therefore created by root, so their DEFINERs name
 //! `root`@`127.0.0.1` and a restore must carry those over.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
@@ -497,5 +497,65 @@ fn shorten(s: &str) -> String {
         format!("{}… ({} chars)", s.chars().take(2000).collect::<String>(), s.chars().count())
     } else {
         s.to_string()
+    }
+}
+
+/// Require `restored`'s fingerprint to equal `expected` (taken from `source`). On a mismatch the
+/// message names every differing table and shows the rows that differ.
+pub fn assert_data_equal(
+    source: &str,
+    expected: &BTreeMap<String, (i64, String, String)>,
+    restored: &str,
+    context: &str,
+) {
+    let actual = my_fingerprint(restored);
+    if &actual == expected {
+        return;
+    }
+    let mut report = format!("{context}: data of {restored} differs from {source}\n");
+    let names: BTreeSet<&String> = expected.keys().chain(actual.keys()).collect();
+    for name in names {
+        match (expected.get(name), actual.get(name)) {
+            (Some(e), Some(a)) if e == a => {}
+            (Some(e), Some(a)) => {
+                report.push_str(&format!(
+                    "table `{name}`: source {} rows, checksum {}, hash {}; restored {} rows, \
+                     checksum {}, hash {}\n",
+                    e.0, e.1, e.2, a.0, a.1, a.2
+                ));
+                let want = my_rows(source, name);
+                let got = my_rows(restored, name);
+                for row in want.difference(&got).take(10) {
+                    report.push_str(&format!("  only in source:   {row}\n"));
+                }
+                for row in got.difference(&want).take(10) {
+                    report.push_str(&format!("  only in restored: {row}\n"));
+                }
+                if want == got {
+                    report.push_str(
+                        "  (the same rows; CHECKSUM TABLE differs: stored bytes or layout)\n",
+                    );
+                }
+            }
+            (Some(e), None) => {
+                report.push_str(&format!("table `{name}` ({} rows) missing after restore\n", e.0))
+            }
+            (None, Some(a)) => report
+                .push_str(&format!("table `{name}` ({} rows) present only after restore\n", a.0)),
+            (None, None) => {}
+        }
+    }
+    panic!("{report}");
+}
+
+/// Require identical `mariadb-dump --no-data` output; on a mismatch show `diff -u`.
+pub fn assert_schema_equal(source: &str, restored: &str, context: &str) {
+    let want = schema_dump(source);
+    let got = schema_dump(restored);
+    if want != got {
+        panic!(
+            "{context}: mariadb-dump --no-data of {restored} differs from {source}:\n{}",
+            unified_diff(source, &want, restored, &got)
+        );
     }
 }
