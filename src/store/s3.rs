@@ -132,8 +132,15 @@ impl S3Store {
                 "an S3 store needs an s3:// URL",
             ));
         };
-        let mut builder =
-            aws_sdk_s3::config::Builder::from(config).force_path_style(options.path_style);
+        // Response checksums only when an operation requires them: S3's checksum of a multipart
+        // object is a checksum of part checksums the SDK cannot verify (by default it warns on
+        // every such GET), and every reader of our objects checks the full-object SHA-256 from
+        // the manifest anyway.
+        let mut builder = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(options.path_style)
+            .response_checksum_validation(
+                aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired,
+            );
         if config.region().is_none() {
             builder = builder.region(Region::from_static(DEFAULT_REGION));
         }
@@ -301,9 +308,7 @@ impl Store for S3Store {
                 },
             )?;
         // The body arrives as the network delivers it; a failure mid-way ends the stream with an
-        // error. No `checksum_mode`: S3's checksum of a multipart object is a checksum of part
-        // checksums the SDK cannot verify (it warns on every such GET), and every reader of our
-        // objects checks the full-object SHA-256 from the manifest anyway.
+        // error. No `checksum_mode` (see `response_checksum_validation` above).
         let url = self.url(key);
         let stream = futures_util::stream::unfold(Some(output.body), move |body| {
             let url = url.clone();
