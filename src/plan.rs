@@ -23,6 +23,13 @@ use crate::tls::{TlsMode, TlsOptions};
 /// bounded length, and is the unit a future resumable restore retries.
 pub const DEFAULT_CHUNK_BYTES: u64 = 1 << 30;
 
+/// MySQL's default chunk size: 64 MiB, MySQL Shell's. Each chunk is one `LOAD DATA`
+/// transaction on restore, small enough for the undo log and Group Replication's transaction
+/// limit, and chunks of one table load in parallel (41 MB restored with `--jobs 2` in 1.46 s
+/// from 8 MiB chunks, 2.00 s from one chunk, here). PostgreSQL keeps 1 GiB: a table in one
+/// chunk restores with `COPY FREEZE`.
+pub const DEFAULT_MYSQL_CHUNK_BYTES: u64 = 64 << 20;
+
 /// Smallest accepted chunk size (tests use small chunks to exercise rollover).
 pub const MIN_CHUNK_BYTES: u64 = 1024;
 
@@ -390,7 +397,10 @@ impl BackupRequest {
             .map(|t| TablePattern::parse(t))
             .collect::<Result<Vec<_>>>()?;
         let jobs = jobs(self.jobs)?;
-        let chunk_bytes = self.chunk_bytes.unwrap_or(DEFAULT_CHUNK_BYTES);
+        let chunk_bytes = self.chunk_bytes.unwrap_or(match source.engine() {
+            EngineKind::Postgres => DEFAULT_CHUNK_BYTES,
+            EngineKind::Mysql => DEFAULT_MYSQL_CHUNK_BYTES,
+        });
         if chunk_bytes < MIN_CHUNK_BYTES {
             return Err(Error::invalid(
                 "chunk size",
@@ -632,6 +642,8 @@ mod tests {
             (plan.jobs, plan.chunk_bytes, plan.zstd_level),
             (DEFAULT_JOBS, DEFAULT_CHUNK_BYTES, DEFAULT_ZSTD_LEVEL)
         );
+        let mysql = BackupRequest { source: "mysql://u@h/db".into(), ..ok.clone() };
+        assert_eq!(mysql.plan().unwrap().chunk_bytes, DEFAULT_MYSQL_CHUNK_BYTES);
         let err = BackupRequest { jobs: Some(0), ..ok.clone() }.plan().unwrap_err().to_string();
         assert!(err.contains("jobs"), "{err}");
         let err =

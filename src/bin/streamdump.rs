@@ -64,7 +64,8 @@ struct BackupArgs {
     /// Worker connections reading tables in parallel.
     #[arg(long, short = 'j')]
     jobs: Option<usize>,
-    /// Raw bytes after which a table rolls over into its next chunk object (e.g. 1GiB, 64MiB).
+    /// Raw bytes after which a table rolls over into its next chunk object (e.g. 1GiB, 64MiB;
+    /// default 1GiB for PostgreSQL, 64MiB for MySQL).
     #[arg(long, value_parser = plan::parse_size)]
     chunk_size: Option<u64>,
     /// zstd compression level (1-19).
