@@ -1,11 +1,11 @@
 //! Failure paths of the real `streamdump` binary against MariaDB 10.11 (started by
-//! `scripts/dev.sh up`), with backups in local directories:
+//! `scripts/dev.sh up`), with backups in local directories (and S3 for the killed dump):
 //!
 //! - integrity: one flipped byte in a data chunk or a schema script makes `verify` and `restore`
 //!   fail naming that object; a damaged table is left empty, never partly loaded, and a damaged
 //!   schema script means nothing is created;
 //! - a dump whose connection is killed mid-SELECT fails and leaves no manifest (nor any other
-//!   object) behind;
+//!   object, nor an open multipart upload in S3) behind;
 //! - a restore into a database that already holds a table is refused without `--replace` and
 //!   leaves that table untouched;
 //! - bad input (wrong password, unknown database, unreachable server, malformed or unknown URLs):
@@ -16,6 +16,9 @@
 //! the binary's environment so that the first stderr line is always the error.
 
 mod util;
+
+#[path = "util/aws.rs"]
+mod aws;
 
 use std::io::Read;
 use std::path::Path;
@@ -403,7 +406,43 @@ fn verify_and_restore_name_each_flipped_schema_script_and_create_nothing() {
 // ------------------------------------------------------------------ killed dump connection
 
 #[test]
-fn killed_dump_connection_leaves_no_manifest() {
+fn killed_dump_connection_leaves_nothing_in_a_local_directory() {
+    let (dir, dest) = util::local_dest();
+    killed_dump_leaves_nothing(&dest, &[], || true, || files_under(dir.path()));
+}
+
+/// The same against S3 (SeaweedFS): no object, and no multipart upload left open
+/// (ListMultipartUploads is empty under the prefix).
+#[test]
+fn killed_dump_connection_leaves_no_object_and_no_open_upload_in_s3() {
+    let dest = util::s3_dest("myf_kill");
+    let contents = || {
+        let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+        runtime.block_on(aws::s3_contents(&dest))
+    };
+    // Killed only once a multipart upload is open, so its abort is what is tested.
+    killed_dump_leaves_nothing(
+        &dest,
+        &["--part-size", "5MiB"],
+        || !contents().1.is_empty(),
+        || {
+            let (objects, uploads) = contents();
+            objects
+                .into_iter()
+                .chain(uploads.into_iter().map(|u| format!("open upload: {u}")))
+                .collect()
+        },
+    );
+}
+
+/// Kill the dump's SELECT mid-table once `ready`; `leftovers` lists what the destination then
+/// holds.
+fn killed_dump_leaves_nothing(
+    dest: &str,
+    extra: &[&str],
+    ready: impl Fn() -> bool,
+    leftovers: impl Fn() -> Vec<String>,
+) {
     let source = fresh_my_db("myf_kill");
     // About 70 MB of TSV: seconds of dumping, with one worker.
     mariadb_script(
@@ -412,12 +451,10 @@ fn killed_dump_connection_leaves_no_manifest() {
          INSERT INTO big SELECT seq, MD5(seq), MD5(-seq) FROM seq_1_to_1000000;
          CREATE TABLE small (a INT); INSERT INTO small VALUES (1);",
     );
-    let (dir, dest) = util::local_dest();
     let source_url = my_url(&source);
-    let mut child =
-        streamdump_command(&["backup", "--source", &source_url, "--to", &dest, "--jobs", "1"])
-            .spawn()
-            .expect("starting streamdump backup");
+    let mut args = vec!["backup", "--source", &source_url, "--to", dest, "--jobs", "1"];
+    args.extend_from_slice(extra);
+    let mut child = streamdump_command(&args).spawn().expect("starting streamdump backup");
 
     // The dump's SELECT of big, running on a connection of the application user.
     let app_user = url::Url::parse(&source_url).expect("URL").username().to_string();
@@ -438,13 +475,13 @@ fn killed_dump_connection_leaves_no_manifest() {
             );
         }
         let id = mariadb("", &find_select);
-        if !id.is_empty() {
+        if !id.is_empty() && ready() {
             break id.lines().next().expect("id").to_string();
         }
-        if started.elapsed() > Duration::from_secs(30) {
+        if started.elapsed() > Duration::from_secs(60) {
             let _ = child.kill();
             let out = finish_within(child, RUN_DEADLINE, "backup");
-            panic!("no SELECT of big seen within 30 s\nstderr: {}", stderr(&out));
+            panic!("no SELECT of big (or not ready) within 60 s\nstderr: {}", stderr(&out));
         }
         std::thread::sleep(Duration::from_millis(10));
     };
@@ -456,12 +493,12 @@ fn killed_dump_connection_leaves_no_manifest() {
         "the backup succeeded although its SELECT connection was killed\nstdout: {}",
         stdout(&out)
     );
-    let files = files_under(dir.path());
+    let files = leftovers();
     assert!(
         !files.iter().any(|f| f.ends_with("manifest.json")),
         "a manifest exists after a failed backup: {files:?}"
     );
-    assert_eq!(files, Vec::<String>::new(), "objects left under {dest} by the failed backup");
+    assert_eq!(files, Vec::<String>::new(), "left under {dest} by the failed backup");
     drop_my_db(&source);
 
     // Checked after the storage checks, so a failure here means those passed.
