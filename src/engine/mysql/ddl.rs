@@ -1,6 +1,7 @@
 //! Schema scripts for MySQL/MariaDB from the server's own `SHOW CREATE` statements.
 //!
-//! Pre-data: tables (foreign keys included: the restore session runs with
+//! Pre-data: the database's options (as `ALTER DATABASE` of whichever database the restore
+//! targets), tables (foreign keys included: the restore session runs with
 //! `foreign_key_checks=0`, so creation order does not matter), then functions and procedures,
 //! then views ordered so a view comes after the views it reads. Post-data: triggers, tagged
 //! with their table so each is created once its table's data is in (creating them first would
@@ -162,6 +163,12 @@ pub async fn read(
 
     let mut pre = ScriptWriter::default();
     let mut post = ScriptWriter::default();
+    for schema in &names {
+        let create = show_create(conn, "DATABASE", schema, "", "Create Database").await?;
+        if let Some(alter) = alter_database(&create.text) {
+            pre.push_for(schema, &alter);
+        }
+    }
     for table in &tables {
         let create = show_create(conn, "TABLE", &table.schema, &table.name, "Create Table").await?;
         pre.push_for(&table.schema, &format!("{};", create.text));
@@ -254,10 +261,11 @@ async fn show_create(
     name: &str,
     column: &str,
 ) -> Result<Created> {
-    let what = format!("{} {}", kind.to_ascii_lowercase(), qualified(schema, name));
+    let object = if kind == "DATABASE" { quote_ident(schema) } else { qualified(schema, name) };
+    let what = format!("{} {object}", kind.to_ascii_lowercase());
     let found = rows(
         conn,
-        &format!("SHOW CREATE {kind} {}", qualified(schema, name)),
+        &format!("SHOW CREATE {kind} {object}"),
         &format!("reading the definition of {what}"),
     )
     .await?;
@@ -345,6 +353,29 @@ async fn events(conn: &mut Conn, schema: &str, script: &mut ScriptWriter) -> Res
         script.push_for(schema, &created.replay(&format!("{};", created.text)));
     }
     Ok(())
+}
+
+/// `SHOW CREATE DATABASE`'s options (character set, collation, MariaDB's comment, MySQL's
+/// encryption default) as an `ALTER DATABASE` of the current database: the restore applies them
+/// to its target, whatever that database is called. `None` when there are no options.
+fn alter_database(create: &str) -> Option<String> {
+    let rest = create.strip_prefix("CREATE DATABASE ")?;
+    let rest = rest.strip_prefix("IF NOT EXISTS ").unwrap_or(rest);
+    // Skip the backquoted name (a doubled backquote is part of it).
+    let bytes = rest.as_bytes();
+    if bytes.first() != Some(&b'`') {
+        return None;
+    }
+    let mut i = 1;
+    loop {
+        match bytes.get(i)? {
+            b'`' if bytes.get(i + 1) == Some(&b'`') => i += 2,
+            b'`' => break,
+            _ => i += 1,
+        }
+    }
+    let options = rest[i + 1..].trim();
+    (!options.is_empty()).then(|| format!("ALTER DATABASE {options};"))
 }
 
 /// `statement` with the DEFINER clause of its CREATE line replaced (or left out) per `definer`.
@@ -517,6 +548,21 @@ mod tests {
         );
         let none = "CREATE TABLE `t` (`a` int)";
         assert_eq!(with_definer(none, &Definer::Current), none);
+    }
+
+    #[test]
+    fn database_options_apply_to_whichever_database_is_restored_into() {
+        assert_eq!(
+            alter_database(
+                "CREATE DATABASE `sa``k` /*!40100 DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci */ COMMENT 'films'"
+            )
+            .as_deref(),
+            Some(
+                "ALTER DATABASE /*!40100 DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci */ COMMENT 'films';"
+            )
+        );
+        assert_eq!(alter_database("CREATE DATABASE `plain`"), None);
+        assert_eq!(alter_database("something else"), None);
     }
 
     #[test]

@@ -155,19 +155,27 @@ impl MysqlSource {
             at.push(snapshot_coordinates(&mut conn).await);
             opened.push(conn);
         }
-        let first = at.first().cloned().unwrap_or_default();
-        if workers > 1 && mariadb && first.file.is_some() && at.iter().all(|c| *c == first) {
-            consistency.mode = "snapshot_position_match".into();
-        } else {
-            // Without a shared binlog position the snapshots may see different instants: one
-            // connection reads everything.
-            opened.truncate(1);
-            consistency.mode = "single_snapshot".into();
-        }
+        let (mode, keep) = lock_free_mode(&at);
+        opened.truncate(keep);
+        consistency.mode = mode.into();
+        let first = at.into_iter().next().unwrap_or_default();
         consistency.binlog_file = first.file;
         consistency.binlog_position = first.position;
         consistency.workers = opened.len() as u32;
         Ok((opened, consistency))
+    }
+}
+
+/// The consistency of snapshots opened without a lock, from each one's binlog position (only
+/// MariaDB reports one; MySQL's are all empty): the mode and how many connections to keep.
+/// Several snapshots at one binlog position saw the same instant; otherwise they may not have,
+/// and one connection reads everything.
+fn lock_free_mode(at: &[Coordinates]) -> (&'static str, usize) {
+    match at.first() {
+        Some(first) if at.len() > 1 && first.file.is_some() && at.iter().all(|c| c == first) => {
+            ("snapshot_position_match", at.len())
+        }
+        _ => ("single_snapshot", 1),
     }
 }
 
@@ -350,4 +358,26 @@ async fn stream_rows(
         let _ = tx.send(Ok(RowBatch { bytes: Bytes::from(buf), rows })).await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(file: Option<&str>, position: u64) -> Coordinates {
+        Coordinates { file: file.map(str::to_string), position: Some(position), gtid: None }
+    }
+
+    #[test]
+    fn lock_free_snapshots_share_an_instant_only_at_one_binlog_position() {
+        let same = [at(Some("binlog.000012"), 795), at(Some("binlog.000012"), 795)];
+        assert_eq!(lock_free_mode(&same), ("snapshot_position_match", 2));
+        let moved = [at(Some("binlog.000012"), 795), at(Some("binlog.000012"), 1034)];
+        assert_eq!(lock_free_mode(&moved), ("single_snapshot", 1));
+        // MySQL reports no snapshot position (nor MariaDB without a binlog): one connection.
+        let unknown = [Coordinates::default(), Coordinates::default()];
+        assert_eq!(lock_free_mode(&unknown), ("single_snapshot", 1));
+        // One snapshot is a single snapshot, not a match of one.
+        assert_eq!(lock_free_mode(&same[..1]), ("single_snapshot", 1));
+    }
 }
