@@ -475,7 +475,10 @@ const SAKILA_QUERIES: &[&str] = &[
     // The views sort by total, and ties come out in any order: compare them sorted.
     "SELECT * FROM sales_by_store ORDER BY 1, 2",
     "SELECT * FROM sales_by_film_category ORDER BY 1, 2",
-    "SELECT COUNT(*), MD5(GROUP_CONCAT(actors ORDER BY FID, category)) FROM film_list",
+    // film_list concatenates each film's actors without an ORDER BY: their order follows the
+    // plan, which may differ in the restored database. Compare what does not depend on it.
+    "SELECT COUNT(*), SUM(LENGTH(actors)), MD5(GROUP_CONCAT(FID, title, category, price \
+     ORDER BY FID, category)) FROM film_list",
     "SELECT COUNT(*) FROM customer_list",
     "SELECT inventory_in_stock(9), inventory_in_stock(13), inventory_held_by_customer(13)",
     "SELECT get_customer_balance(7, '2005-07-01 00:00:00')",
