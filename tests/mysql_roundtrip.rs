@@ -568,3 +568,31 @@ fn exclude_table_leaves_it_out_of_backup_and_restore() {
     drop_my_db(&restored);
     drop_my_db(&source);
 }
+
+/// A database chosen with `--schema` while the URL names another one: its views, routines and
+/// triggers are read with it as the current database, so their references to its own tables
+/// stay unqualified and follow the restore into a database of a third name.
+#[test]
+fn schema_named_on_the_command_line_restores_under_another_name() {
+    let source = fresh_my_db("myrt_named");
+    let connected = fresh_my_db("myrt_connected");
+    mariadb_script(
+        &source,
+        "CREATE TABLE items (id INT PRIMARY KEY, qty INT);
+         INSERT INTO items VALUES (1, 5), (2, 7);
+         CREATE TABLE audit (n INT);
+         CREATE VIEW big_items AS SELECT id FROM items WHERE qty > 6;
+         CREATE FUNCTION total_qty() RETURNS INT READS SQL DATA RETURN (SELECT SUM(qty) FROM items);
+         CREATE TRIGGER items_ai AFTER INSERT ON items FOR EACH ROW INSERT INTO audit VALUES (NEW.id);",
+    );
+    let (_dir, dest) = util::local_dest();
+    let manifest_url = my_backup(&connected, &dest, &["--schema", &source]);
+    let restored = my_restore_new(&manifest_url, "myrt_named_r", &[]);
+    drop_my_db(&source);
+    assert_eq!(mariadb(&restored, "SELECT GROUP_CONCAT(id) FROM big_items"), "2");
+    assert_eq!(mariadb(&restored, "SELECT total_qty()"), "12");
+    mariadb(&restored, "INSERT INTO items VALUES (3, 1)");
+    assert_eq!(mariadb(&restored, "SELECT GROUP_CONCAT(n) FROM audit"), "3");
+    drop_my_db(&restored);
+    drop_my_db(&connected);
+}

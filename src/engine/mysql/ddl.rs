@@ -11,8 +11,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use mysql_async::Conn;
-use mysql_async::Row;
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Row};
 
 use super::tsv::Encoding;
 use super::{FORMAT_TSV, qualified, quote_ident, quote_str, rows};
@@ -263,6 +263,11 @@ async fn show_create(
 ) -> Result<Created> {
     let object = if kind == "DATABASE" { quote_ident(schema) } else { qualified(schema, name) };
     let what = format!("{} {object}", kind.to_ascii_lowercase());
+    // The server qualifies names of the object's own database in a view unless that database
+    // is the current one; unqualified, they follow the restore into a database of another name.
+    conn.query_drop(format!("USE {}", quote_ident(schema)))
+        .await
+        .map_err(super::db_err(format!("reading the definition of {what}")))?;
     let found = rows(
         conn,
         &format!("SHOW CREATE {kind} {object}"),
