@@ -38,6 +38,8 @@ OUT_DIR="$REPO/bench-out"
 
 say() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf 'bench.sh: error: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/bench-lib.sh
+source "$SCRIPT_DIR/bench-lib.sh"
 
 case ${1:-} in
   -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
@@ -51,27 +53,7 @@ if [[ -z ${STREAMDUMP_TEST_PG:-} || -z ${AWS_ACCESS_KEY_ID:-} || -z ${STREAMDUMP
 fi
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 PG_URL=${STREAMDUMP_TEST_PG:-postgres://postgres@127.0.0.1:55432/postgres}
-S3_ENDPOINT=${STREAMDUMP_TEST_S3_ENDPOINT:-${AWS_ENDPOINT_URL_S3:-http://127.0.0.1:18333}}
-S3_BUCKET=${STREAMDUMP_TEST_S3_BUCKET:-streamdump-test}
-AWS_CLI="$REPO/.venv/bin/aws"
-
-if (($#)); then SIZES="$*"; fi
-SIZES=${SIZES:-"2000000 7000000"}
-for n in $SIZES; do [[ $n =~ ^[1-9][0-9]*$ ]] || die "size '$n' is not a row count"; done
-DEFAULT_LEVEL=$(sed -n 's/^pub const DEFAULT_ZSTD_LEVEL: i32 = \([0-9]\+\);.*/\1/p' "$REPO/src/codec.rs")
-[[ -n $DEFAULT_LEVEL ]] || die "cannot read DEFAULT_ZSTD_LEVEL from src/codec.rs"
-LEVEL_ARGS=()
-if [[ -n ${LEVEL:-} ]]; then
-  [[ $LEVEL =~ ^[0-9]+$ ]] || die "LEVEL '$LEVEL' is not a number"
-  LEVEL_ARGS=(--zstd-level "$LEVEL")
-else
-  LEVEL=$DEFAULT_LEVEL
-fi
-JOBS=${JOBS:-2}
-LOAD_MAX=${LOAD_MAX:-0.7}
-LOAD_WAIT=${LOAD_WAIT:-180}
-CLEAN=${CLEAN:-0}
-TOP=${TOP:-0}
+bench_settings "$@"
 
 # postgres://user[:password]@host:port/db
 [[ $PG_URL =~ ^postgres(ql)?://([^@/]+)@([^:/]+):([0-9]+)(/.*)?$ ]] || die "cannot parse STREAMDUMP_TEST_PG=$PG_URL"
@@ -125,40 +107,6 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ---------------------------------------------------------------- measuring
-load1() { cut -d' ' -f1 /proc/loadavg; }
-# Wait until the 1-minute load average is below LOAD_MAX (polling every 10 s, at most LOAD_WAIT s).
-wait_quiet() {
-  local start=$SECONDS la
-  la=$(load1)
-  while awk -v l="$la" -v m="$LOAD_MAX" 'BEGIN { exit !(l >= m) }'; do
-    if ((SECONDS - start >= LOAD_WAIT)); then
-      say "warning: load $la still >= $LOAD_MAX after ${LOAD_WAIT}s; measuring anyway"
-      break
-    fi
-    say "load $la >= $LOAD_MAX, waiting ($((SECONDS - start))s)"
-    sleep 10
-    la=$(load1)
-  done
-  M_LOAD=$la
-}
-
-# measure STDOUT_FILE CMD...: wait for a quiet machine, run CMD under /usr/bin/time -v.
-# Sets M_WALL (s), M_RSS (KiB), M_CPU (client CPU %), M_LOAD (1-min load before the run).
-measure() {
-  local out=$1; shift
-  local tf="$SCRATCH/time.out" t0 t1
-  wait_quiet
-  t0=$EPOCHREALTIME
-  if ! /usr/bin/time -v -o "$tf" "$@" >"$out"; then
-    cat -- "$tf" >&2 || true
-    die "failed: $*"
-  fi
-  t1=$EPOCHREALTIME
-  M_WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
-  M_RSS=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$tf")
-  M_CPU=$(awk -F': ' '/Percent of CPU this job got/ { print $2 }' "$tf")
-}
-
 # Rows of the results: one tab-separated record per measurement.
 BACKUP_ROWS=()
 RESTORE_ROWS=()
@@ -176,27 +124,6 @@ record_restore() {
     "$(awk -v k="$M_RSS" 'BEGIN { print k / 1024 }')" "$M_CPU" "$M_LOAD")"
 }
 
-# Print `top -H` of PID a few seconds into a run (TOP=1).
-watch_threads() { # watch_threads PATTERN LABEL
-  local pat=$1 label=$2 pid=""
-  (
-    for _ in $(seq 1 100); do
-      pid=$(pgrep -n -f -- "$pat" || true)
-      [[ -n $pid ]] && break
-      sleep 0.1
-    done
-    [[ -n $pid ]] || exit 0
-    sleep 3
-    kill -0 "$pid" 2>/dev/null || exit 0
-    {
-      echo "---- top -H of $label (pid $pid) ----"
-      top -b -n 3 -d 1 -H -p "$pid" | awk '/^top -/ { n++ } n == 3'
-      echo "---- end top ----"
-    } >&2
-  ) &
-  TOP_PID=$!
-}
-end_watch() { if [[ -n ${TOP_PID:-} ]]; then wait "$TOP_PID" 2>/dev/null || true; TOP_PID=""; fi; }
 
 # ---------------------------------------------------------------- data
 # Version of the generator below; a database built by another version is rebuilt.
