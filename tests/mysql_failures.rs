@@ -20,15 +20,15 @@ mod util;
 #[path = "util/aws.rs"]
 mod aws;
 
-use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use util::cli::{finish_within, first_stderr_line, streamdump_command};
 use util::mysql::{
     drop_my_db, fresh_my_db, mariadb, mariadb_script, my_backup, my_count, my_db_exists,
-    my_fingerprint, my_host_port, my_restore, my_tables, my_url, my_url_as, quote_str, redact,
+    my_fingerprint, my_host_port, my_restore, my_tables, my_url, my_url_as, quote_str,
     unused_my_db,
 };
 use util::{stderr, stdout};
@@ -41,75 +41,6 @@ const WRONG_PASSWORD: &str = "hunter2";
 
 // ------------------------------------------------------------------------------------ helpers
 
-/// The real binary with the same environment as `util::streamdump`, output piped, not started.
-fn streamdump_command(args: &[&str]) -> Command {
-    let env_or = |name: &str, default: &str| {
-        std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string())
-    };
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_streamdump"));
-    cmd.args(args)
-        .env("AWS_ENDPOINT_URL_S3", util::s3_endpoint())
-        .env("AWS_ACCESS_KEY_ID", env_or("AWS_ACCESS_KEY_ID", "testkey"))
-        .env("AWS_SECRET_ACCESS_KEY", env_or("AWS_SECRET_ACCESS_KEY", "testsecret"))
-        .env("AWS_REGION", env_or("AWS_REGION", "us-east-1"))
-        .env_remove("STREAMDUMP_SOURCE")
-        .env_remove("STREAMDUMP_TARGET")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
-}
-
-/// Wait for a child started by `streamdump_command`, killing it (and failing the test with what
-/// it printed) if it runs longer than `limit`: a hang is a failure, not a stuck test run.
-fn finish_within(mut child: Child, limit: Duration, what: &str) -> Output {
-    let mut out_pipe = child.stdout.take().expect("piped stdout");
-    let mut err_pipe = child.stderr.take().expect("piped stderr");
-    let out_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = out_pipe.read_to_end(&mut buf);
-        buf
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = err_pipe.read_to_end(&mut buf);
-        buf
-    });
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for streamdump") {
-            break Some(status);
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let stdout = out_reader.join().unwrap_or_default();
-    let stderr = err_reader.join().unwrap_or_default();
-    match status {
-        Some(status) => Output { status, stdout, stderr },
-        None => panic!(
-            "{what} did not finish within {limit:?} and was killed\nstdout: {}\nstderr: {}",
-            redact(&String::from_utf8_lossy(&stdout)),
-            redact(&String::from_utf8_lossy(&stderr))
-        ),
-    }
-}
-
-/// Run the binary to completion (bounded by `RUN_DEADLINE`).
-fn run(args: &[&str]) -> Output {
-    let child = streamdump_command(args).spawn().expect("starting streamdump");
-    finish_within(child, RUN_DEADLINE, &redact(&format!("streamdump {}", args.join(" "))))
-}
-
-fn first_stderr_line(out: &Output) -> String {
-    stderr(out).lines().next().unwrap_or_default().to_string()
-}
-
 /// The application user's password, from `STREAMDUMP_TEST_MYSQL`.
 fn app_password() -> String {
     let url = url::Url::parse(&util::mysql::my_base()).expect("STREAMDUMP_TEST_MYSQL is a URL");
@@ -117,71 +48,25 @@ fn app_password() -> String {
 }
 
 /// Neither the wrong password of this file's URLs nor the application user's password appears
-/// anywhere in the output. (A failure message shows the output redacted, so it leaks neither.)
+/// anywhere in the output.
 fn assert_no_secrets(out: &Output, what: &str) {
-    let both = format!("{}{}", stdout(out), stderr(out));
-    let app = app_password();
-    for secret in [WRONG_PASSWORD, app.as_str()].into_iter().filter(|s| !s.is_empty()) {
-        assert!(
-            !both.contains(secret),
-            "{what}: a password appears in the output (shown redacted of URL passwords)\n\
-             stdout: {}\nstderr: {}",
-            redact(&stdout(out)).replace(secret, "<PASSWORD>"),
-            redact(&stderr(out)).replace(secret, "<PASSWORD>")
-        );
-    }
+    util::cli::assert_no_secrets(out, &[WRONG_PASSWORD, &app_password()], what);
 }
 
-/// The run failed; its first stderr line is an error line containing every needle; no password
-/// appears anywhere in its output.
+/// Run the binary to completion (bounded by `RUN_DEADLINE`).
+fn run(args: &[&str]) -> Output {
+    util::cli::run_within(args, RUN_DEADLINE)
+}
+
+/// The run failed naming every needle in its first stderr line; no password in its output.
 fn assert_failed_naming(out: &Output, needles: &[&str], what: &str) {
-    assert_no_secrets(out, what);
-    assert!(
-        !out.status.success(),
-        "{what}: expected a failure, got success\nstdout: {}\nstderr: {}",
-        stdout(out),
-        stderr(out)
-    );
-    let first = first_stderr_line(out);
-    assert!(
-        first.starts_with("error:"),
-        "{what}: the first stderr line should be the error, got: {first:?}\nfull stderr: {}",
-        stderr(out)
-    );
-    for needle in needles {
-        assert!(
-            first.contains(needle),
-            "{what}: the first stderr line should name {needle:?}: {first}\nfull stderr: {}",
-            stderr(out)
-        );
-    }
+    util::cli::assert_failed_naming(out, needles, &[WRONG_PASSWORD, &app_password()], what);
 }
 
-/// Run `args` twice: plain, checking the first stderr line; and with `--json`, checking that
-/// stdout is one JSON object whose `error.type` is `error_type` and whose `error.message` names
-/// the problem too.
+/// `util::cli::assert_fails_clearly` with this file's passwords and deadline.
 fn assert_fails_clearly(args: &[&str], needles: &[&str], error_type: &str) {
-    let what = redact(&format!("streamdump {}", args.join(" ")));
-    let out = run(args);
-    assert_failed_naming(&out, needles, &what);
-
-    let mut json_args = args.to_vec();
-    json_args.push("--json");
-    let what = format!("{what} --json");
-    let out = run(&json_args);
-    assert_failed_naming(&out, needles, &what);
-    let report: Value = serde_json::from_str(stdout(&out).trim()).unwrap_or_else(|e| {
-        panic!("{what}: stdout is not one JSON object ({e}): {:?}", stdout(&out))
-    });
-    assert_eq!(
-        report["error"]["type"].as_str(),
-        Some(error_type),
-        "{what}: error.type in the JSON report: {report}"
-    );
-    let message = report["error"]["message"].as_str().unwrap_or_default();
-    for needle in needles {
-        assert!(message.contains(needle), "{what}: error.message should name {needle:?}: {report}");
-    }
+    let secrets = [WRONG_PASSWORD, &app_password()];
+    util::cli::assert_fails_clearly(args, needles, error_type, &secrets, RUN_DEADLINE);
 }
 
 /// The URL of an object of the backup whose manifest is at `manifest_url`, as errors name it.

@@ -20,8 +20,6 @@
 mod util;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 use util::mysql::{
@@ -82,29 +80,6 @@ fn assert_verifies(manifest_url: &str) -> Value {
     let report = my_streamdump_json(&["verify", "--from", manifest_url, "--json"]);
     assert_eq!(report["failures"], serde_json::json!([]), "verify of {manifest_url}: {report:#}");
     report
-}
-
-/// The parsed manifest of a local backup.
-fn local_manifest(manifest_url: &str) -> Value {
-    util::local_manifest(manifest_url)
-}
-
-/// Run the AWS CLI of the dev environment (`.venv/bin/aws`) against the test S3 server, with
-/// the test credentials; panics with its stderr on failure.
-fn aws_s3(args: &[&str]) {
-    let aws = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/aws");
-    let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
-    let out = Command::new(&aws)
-        .args(["--endpoint-url", &util::s3_endpoint(), "s3"])
-        .args(args)
-        .arg("--only-show-errors")
-        .env("AWS_ACCESS_KEY_ID", var("AWS_ACCESS_KEY_ID", "testkey"))
-        .env("AWS_SECRET_ACCESS_KEY", var("AWS_SECRET_ACCESS_KEY", "testsecret"))
-        .env("AWS_REGION", var("AWS_REGION", "us-east-1"))
-        .env_remove("AWS_PROFILE")
-        .output()
-        .unwrap_or_else(|e| panic!("running {} ({e}): run scripts/dev.sh install", aws.display()));
-    assert!(out.status.success(), "aws s3 {args:?}: {}", util::stderr(&out));
 }
 
 // --------------------------------------------------------------------------- the yardstick
@@ -197,9 +172,14 @@ fn type_matrix_round_trips_through_s3_and_a_local_copy() {
         .trim_start_matches('/')
         .to_string();
     let dir = tempfile::tempdir().expect("tempdir");
-    aws_s3(&["cp", "--recursive", &format!("{dest}/"), dir.path().to_str().expect("UTF-8 dir")]);
+    util::aws_s3(&[
+        "cp",
+        "--recursive",
+        &format!("{dest}/"),
+        dir.path().to_str().expect("UTF-8 dir"),
+    ]);
     let local_url = format!("file://{}/{relative}", dir.path().display());
-    let manifest = local_manifest(&local_url);
+    let manifest = util::local_manifest(&local_url);
 
     // One schema per database, named after it; every base table listed; data as TSV objects.
     assert_eq!(manifest["source"]["engine"], "mysql", "{:#}", manifest["source"]);
@@ -260,7 +240,7 @@ fn type_matrix_round_trips_through_s3_and_a_local_copy() {
     drop_my_db(&from_local);
     drop_my_db(&from_s3);
     drop_my_db(&source);
-    aws_s3(&["rm", "--recursive", &format!("{dest}/")]);
+    util::aws_s3(&["rm", "--recursive", &format!("{dest}/")]);
 }
 
 /// The chunk limit is kept as tightly as PostgreSQL's (tests/pg_roundtrip.rs): a chunk rolls
@@ -288,7 +268,7 @@ fn chunks_roll_over_at_the_first_row_boundary_past_the_limit() {
     let (_dir, dest) = util::local_dest();
     let chunk_size: u64 = 64 * 1024;
     let manifest_url = my_backup(&source, &dest, &["--chunk-size", "64KiB"]);
-    let manifest = local_manifest(&manifest_url);
+    let manifest = util::local_manifest(&manifest_url);
     assert_eq!(manifest["options"]["chunk_bytes"], chunk_size, "chunk limit recorded");
     let events = manifest_table(&manifest, &source, "events");
     let chunks = events["chunks"].as_array().expect("chunks");
@@ -552,7 +532,7 @@ fn exclude_table_leaves_it_out_of_backup_and_restore() {
     let (_dir, dest) = util::local_dest();
     let excluded = format!("{source}.dropped_one");
     let manifest_url = my_backup(&source, &dest, &["--exclude-table", &excluded]);
-    let manifest = local_manifest(&manifest_url);
+    let manifest = util::local_manifest(&manifest_url);
     let names: Vec<&str> = manifest["tables"]
         .as_array()
         .expect("tables")

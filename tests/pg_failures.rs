@@ -23,8 +23,7 @@ mod util;
 #[path = "util/faultproxy.rs"]
 mod faultproxy;
 
-use std::io::Read;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -33,6 +32,7 @@ use faultproxy::{FaultPolicy, FaultProxy};
 use serde_json::Value;
 use streamdump::store::{Location, S3Options, S3Store, Store};
 
+use util::cli::{finish_within, first_stderr_line, streamdump_command};
 use util::{drop_db, fresh_db, pg_url, psql, psql_script, stderr, stdout, unused_db};
 
 /// Longest any single run of the binary may take before the test kills it and fails.
@@ -56,137 +56,19 @@ fn rt() -> &'static tokio::runtime::Runtime {
     })
 }
 
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string())
-}
-
-/// The real binary with the same environment as `util::streamdump`, output piped, not started.
-fn streamdump_command(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_streamdump"));
-    cmd.args(args)
-        .env("AWS_ENDPOINT_URL_S3", util::s3_endpoint())
-        .env("AWS_ACCESS_KEY_ID", env_or("AWS_ACCESS_KEY_ID", "testkey"))
-        .env("AWS_SECRET_ACCESS_KEY", env_or("AWS_SECRET_ACCESS_KEY", "testsecret"))
-        .env("AWS_REGION", env_or("AWS_REGION", "us-east-1"))
-        .env_remove("STREAMDUMP_SOURCE")
-        .env_remove("STREAMDUMP_TARGET")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
-}
-
-/// Wait for a child started by `streamdump_command`, killing it (and failing the test with what
-/// it printed) if it runs longer than `limit`: a hang is a failure, not a stuck test run.
-fn finish_within(mut child: Child, limit: Duration, what: &str) -> Output {
-    let mut out_pipe = child.stdout.take().expect("piped stdout");
-    let mut err_pipe = child.stderr.take().expect("piped stderr");
-    let out_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = out_pipe.read_to_end(&mut buf);
-        buf
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = err_pipe.read_to_end(&mut buf);
-        buf
-    });
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for streamdump") {
-            break Some(status);
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let stdout = out_reader.join().unwrap_or_default();
-    let stderr = err_reader.join().unwrap_or_default();
-    match status {
-        Some(status) => Output { status, stdout, stderr },
-        None => panic!(
-            "{what} did not finish within {limit:?} and was killed\nstdout: {}\nstderr: {}",
-            String::from_utf8_lossy(&stdout),
-            String::from_utf8_lossy(&stderr)
-        ),
-    }
-}
-
 /// Run the binary to completion (bounded by `RUN_DEADLINE`).
 fn run(args: &[&str]) -> Output {
-    let child = streamdump_command(args).spawn().expect("starting streamdump");
-    finish_within(child, RUN_DEADLINE, &format!("streamdump {args:?}"))
+    util::cli::run_within(args, RUN_DEADLINE)
 }
 
-fn first_stderr_line(out: &Output) -> String {
-    stderr(out).lines().next().unwrap_or_default().to_string()
-}
-
-/// The run failed; its first stderr line is an error line containing every needle; no secret
-/// appears anywhere in its output.
+/// The run failed naming every needle in its first stderr line; no password in its output.
 fn assert_failed_naming(out: &Output, needles: &[&str], what: &str) {
-    assert!(
-        !out.status.success(),
-        "{what}: expected a failure, got success\nstdout: {}\nstderr: {}",
-        stdout(out),
-        stderr(out)
-    );
-    let first = first_stderr_line(out);
-    assert!(
-        first.starts_with("error:"),
-        "{what}: the first stderr line should be the error, got: {first:?}\nfull stderr: {}",
-        stderr(out)
-    );
-    for needle in needles {
-        assert!(
-            first.contains(needle),
-            "{what}: the first stderr line should name {needle:?}: {first}\nfull stderr: {}",
-            stderr(out)
-        );
-    }
-    assert_no_secrets(out, what);
+    util::cli::assert_failed_naming(out, needles, &SECRETS, what);
 }
 
-fn assert_no_secrets(out: &Output, what: &str) {
-    for secret in SECRETS {
-        assert!(
-            !stdout(out).contains(secret) && !stderr(out).contains(secret),
-            "{what}: the password {secret:?} appears in the output\nstdout: {}\nstderr: {}",
-            stdout(out),
-            stderr(out)
-        );
-    }
-}
-
-/// Run `args` twice: plain, checking the first stderr line; and with `--json`, checking that
-/// stdout is one JSON object whose `error.type` is `error_type` and whose `error.message` names
-/// the problem too.
+/// `util::cli::assert_fails_clearly` with this file's passwords and deadline.
 fn assert_fails_clearly(args: &[&str], needles: &[&str], error_type: &str) {
-    let what = format!("streamdump {args:?}");
-    let out = run(args);
-    assert_failed_naming(&out, needles, &what);
-
-    let mut json_args = args.to_vec();
-    json_args.push("--json");
-    let what = format!("streamdump {json_args:?}");
-    let out = run(&json_args);
-    assert_failed_naming(&out, needles, &what);
-    let report: Value = serde_json::from_str(stdout(&out).trim()).unwrap_or_else(|e| {
-        panic!("{what}: stdout is not one JSON object ({e}): {:?}", stdout(&out))
-    });
-    assert_eq!(
-        report["error"]["type"].as_str(),
-        Some(error_type),
-        "{what}: error.type in the JSON report: {report}"
-    );
-    let message = report["error"]["message"].as_str().unwrap_or_default();
-    for needle in needles {
-        assert!(message.contains(needle), "{what}: error.message should name {needle:?}: {report}");
-    }
+    util::cli::assert_fails_clearly(args, needles, error_type, &SECRETS, RUN_DEADLINE);
 }
 
 /// `pg_url(db)` logging in as `user` with `password`.

@@ -14,7 +14,6 @@ mod util;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 
@@ -580,34 +579,16 @@ fn exclude_table_leaves_table_out() {
     util::drop_db(&source);
 }
 
-/// Run the AWS CLI of the dev environment (`.venv/bin/aws`) against the test S3 server, with
-/// the test credentials; panics with its stderr on failure.
-fn aws_s3(args: &[&str]) {
-    let aws = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/aws");
-    let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
-    let out = Command::new(&aws)
-        .args(["--endpoint-url", &util::s3_endpoint(), "s3"])
-        .args(args)
-        .arg("--only-show-errors")
-        .env("AWS_ACCESS_KEY_ID", var("AWS_ACCESS_KEY_ID", "testkey"))
-        .env("AWS_SECRET_ACCESS_KEY", var("AWS_SECRET_ACCESS_KEY", "testsecret"))
-        .env("AWS_REGION", var("AWS_REGION", "us-east-1"))
-        .env_remove("AWS_PROFILE")
-        .output()
-        .unwrap_or_else(|e| panic!("running {} ({e}): run scripts/dev.sh install", aws.display()));
-    assert!(out.status.success(), "aws s3 {args:?}: {}", util::stderr(&out));
-}
-
 /// Copy every object under `s3_prefix` (an `s3://bucket/prefix` URL) into `dir`, keeping the
 /// keys relative to the prefix.
 fn copy_s3_prefix_to_dir(s3_prefix: &str, dir: &Path) {
     let dir = dir.to_str().expect("UTF-8 temp dir");
-    aws_s3(&["cp", "--recursive", &format!("{s3_prefix}/"), dir]);
+    util::aws_s3(&["cp", "--recursive", &format!("{s3_prefix}/"), dir]);
 }
 
 /// Remove a test's S3 destination once the test passed.
 fn remove_s3_prefix(s3_prefix: &str) {
-    aws_s3(&["rm", "--recursive", &format!("{s3_prefix}/")]);
+    util::aws_s3(&["rm", "--recursive", &format!("{s3_prefix}/")]);
 }
 
 /// Every regular file under `dir`, as paths relative to it.

@@ -3,6 +3,8 @@
 //! server-computed table fingerprints used to judge equality.
 #![allow(dead_code)]
 
+pub mod cli;
+
 pub mod mysql;
 
 use std::collections::BTreeMap;
@@ -133,22 +135,7 @@ pub fn pg_ca_file() -> String {
 
 /// Run the real `streamdump` binary with the test S3 credentials in its environment.
 pub fn streamdump(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_streamdump"))
-        .args(args)
-        .env("AWS_ENDPOINT_URL_S3", s3_endpoint())
-        .env(
-            "AWS_ACCESS_KEY_ID",
-            std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "testkey".into()),
-        )
-        .env(
-            "AWS_SECRET_ACCESS_KEY",
-            std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "testsecret".into()),
-        )
-        .env("AWS_REGION", std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()))
-        .env_remove("STREAMDUMP_SOURCE")
-        .env_remove("STREAMDUMP_TARGET")
-        .output()
-        .expect("running streamdump")
+    cli::streamdump_command(args).output().expect("running streamdump")
 }
 
 pub fn stdout(out: &Output) -> String {
@@ -162,14 +149,16 @@ pub fn stderr(out: &Output) -> String {
 /// Run streamdump and require success; returns the parsed `--json` report.
 pub fn streamdump_json(args: &[&str]) -> serde_json::Value {
     let out = streamdump(args);
+    let redact = cli::redact;
     assert!(
         out.status.success(),
-        "streamdump {args:?} failed:\nstderr: {}\nstdout: {}",
-        stderr(&out),
-        stdout(&out)
+        "streamdump {} failed:\nstderr: {}\nstdout: {}",
+        redact(&args.join(" ")),
+        redact(&stderr(&out)),
+        redact(&stdout(&out))
     );
     serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(&out)))
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", redact(&stdout(&out))))
 }
 
 /// Back up `db` to `dest` with extra flags; returns the manifest URL.
@@ -250,4 +239,22 @@ pub fn local_object(manifest_url: &str, key: &str) -> std::path::PathBuf {
 pub fn local_manifest(manifest_url: &str) -> serde_json::Value {
     let path = manifest_url.strip_prefix("file://").expect("local manifest");
     serde_json::from_slice(&std::fs::read(path).expect("reading manifest")).expect("manifest JSON")
+}
+
+/// Run the AWS CLI of the dev environment (`.venv/bin/aws`) against the test S3 server, with
+/// the test credentials; panics with its stderr on failure.
+pub fn aws_s3(args: &[&str]) {
+    let aws = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/aws");
+    let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
+    let out = Command::new(&aws)
+        .args(["--endpoint-url", &s3_endpoint(), "s3"])
+        .args(args)
+        .arg("--only-show-errors")
+        .env("AWS_ACCESS_KEY_ID", var("AWS_ACCESS_KEY_ID", "testkey"))
+        .env("AWS_SECRET_ACCESS_KEY", var("AWS_SECRET_ACCESS_KEY", "testsecret"))
+        .env("AWS_REGION", var("AWS_REGION", "us-east-1"))
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap_or_else(|e| panic!("running {} ({e}): run scripts/dev.sh install", aws.display()));
+    assert!(out.status.success(), "aws s3 {args:?}: {}", stderr(&out));
 }

@@ -32,31 +32,6 @@ pub fn my_url_as(db: &str, user: &str, password: &str) -> String {
     url.to_string()
 }
 
-/// `text` with the password of every `scheme://user:password@` URL in it replaced by `***`, for
-/// messages: the test URLs carry the application user's password.
-pub fn redact(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("://") {
-        let (head, tail) = rest.split_at(start + 3);
-        out.push_str(head);
-        let authority_end =
-            tail.find(|c: char| c == '/' || c == '@' || c.is_whitespace()).unwrap_or(tail.len());
-        if tail[authority_end..].starts_with('@') {
-            let userinfo = &tail[..authority_end];
-            match userinfo.split_once(':') {
-                Some((user, _)) => out.push_str(&format!("{user}:***")),
-                None => out.push_str(userinfo),
-            }
-            rest = &tail[authority_end..];
-        } else {
-            rest = tail;
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
 /// Host and port of the test server, from `STREAMDUMP_TEST_MYSQL`.
 pub fn my_host_port() -> (String, u16) {
     let url = url::Url::parse(&my_base()).expect("STREAMDUMP_TEST_MYSQL is a URL");
@@ -434,20 +409,8 @@ pub fn unified_diff(left_label: &str, left: &str, right_label: &str, right: &str
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Run the real binary and require success; returns the parsed `--json` report. Like
-/// `util::streamdump_json`, but every URL in a failure message has its password redacted.
-pub fn my_streamdump_json(args: &[&str]) -> serde_json::Value {
-    let out = super::streamdump(args);
-    assert!(
-        out.status.success(),
-        "streamdump {} failed:\nstderr: {}\nstdout: {}",
-        redact(&args.join(" ")),
-        redact(&super::stderr(&out)),
-        redact(&super::stdout(&out))
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", redact(&super::stdout(&out))))
-}
+/// `util::streamdump_json` (its failure messages redact URL passwords).
+pub use super::streamdump_json as my_streamdump_json;
 
 /// Run `backup --json` of `db` to `dest` and return the whole report.
 pub fn my_backup_report(db: &str, dest: &str, extra: &[&str]) -> serde_json::Value {
