@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::codec::{self, ChunkEncoder, Digest};
-use crate::engine::mysql::{FORMAT_TSV, MysqlSource};
+use crate::engine::mysql::MysqlSource;
 use crate::engine::postgres::PostgresSource;
 use crate::engine::{RowStream, Selection, Source, SourceWorker, TableSpec};
 use crate::error::{Error, Result};
@@ -331,7 +331,7 @@ async fn dump_table(spec: &TableSpec, stream: RowStream, ctx: &TableContext) -> 
             key_segment(&spec.schema),
             key_segment(&spec.name),
             chunks.len(),
-            if spec.format == FORMAT_TSV { "tsv" } else { "copy" }
+            spec.data_extension()
         );
         let digest = dump_chunk(&mut rows, &key, ctx).await?;
         record(&ctx.written, &key);

@@ -176,7 +176,8 @@ pub fn redact_url(raw: &str) -> String {
     out
 }
 
-fn percent_decode(s: &str) -> String {
+/// Percent-decoding of a URL component (`+` stays a plus).
+pub(crate) fn percent_decode(s: &str) -> String {
     url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
         .next()
         .map(|(_, v)| v.into_owned())
@@ -522,7 +523,7 @@ impl Definer {
                 if user.is_empty() || host.is_empty() {
                     return Err(bad());
                 }
-                let quote = |s: &str| format!("`{}`", s.replace('`', "``"));
+                let quote = crate::engine::mysql::quote_ident;
                 Ok(Definer::Account(format!("{}@{}", quote(&user), quote(&host))))
             }
         }

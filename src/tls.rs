@@ -65,6 +65,21 @@ impl fmt::Display for TlsMode {
     }
 }
 
+impl TlsMode {
+    /// What this mode demands of the server, added to a refused connection's error when TLS is
+    /// the likely cause (`None`: the mode demands nothing).
+    pub fn refusal_hint(self) -> Option<&'static str> {
+        match self {
+            TlsMode::VerifyFull => Some(
+                "TLS mode verify-full: the server's certificate must chain to a system root or \
+                 the CA bundle, and name the host",
+            ),
+            TlsMode::Require => Some("TLS mode require: the server must accept TLS"),
+            TlsMode::Disable | TlsMode::Prefer => None,
+        }
+    }
+}
+
 /// How to secure a database connection.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlsOptions {

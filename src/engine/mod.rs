@@ -72,6 +72,11 @@ impl TableSpec {
     pub fn display_name(&self) -> String {
         format!("{}.{}", self.schema, self.name)
     }
+
+    /// The file extension of this table's data objects, before `.zst`.
+    pub fn data_extension(&self) -> &'static str {
+        if self.format == mysql::FORMAT_TSV { "tsv" } else { "copy" }
+    }
 }
 
 /// One DDL script of a section.

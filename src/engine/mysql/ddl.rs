@@ -366,20 +366,7 @@ async fn events(conn: &mut Conn, schema: &str, script: &mut ScriptWriter) -> Res
 fn alter_database(create: &str) -> Option<String> {
     let rest = create.strip_prefix("CREATE DATABASE ")?;
     let rest = rest.strip_prefix("IF NOT EXISTS ").unwrap_or(rest);
-    // Skip the backquoted name (a doubled backquote is part of it).
-    let bytes = rest.as_bytes();
-    if bytes.first() != Some(&b'`') {
-        return None;
-    }
-    let mut i = 1;
-    loop {
-        match bytes.get(i)? {
-            b'`' if bytes.get(i + 1) == Some(&b'`') => i += 2,
-            b'`' => break,
-            _ => i += 1,
-        }
-    }
-    let options = rest[i + 1..].trim();
+    let options = rest[quoted_end(rest.as_bytes(), 0)?..].trim();
     (!options.is_empty()).then(|| format!("ALTER DATABASE {options};"))
 }
 
@@ -420,29 +407,27 @@ pub fn with_definer(statement: &str, definer: &Definer) -> String {
 fn definer_span(line: &str) -> Option<(usize, usize)> {
     let start = line.find("DEFINER=`")?;
     let bytes = line.as_bytes();
-    let mut i = start + "DEFINER=".len();
-    // Two backquoted names joined by '@'; a doubled backquote is part of the name.
-    for part in 0..2 {
-        if bytes.get(i) != Some(&b'`') {
-            return None;
-        }
-        i += 1;
-        loop {
-            match bytes.get(i)? {
-                b'`' if bytes.get(i + 1) == Some(&b'`') => i += 2,
-                b'`' => break,
-                _ => i += 1,
-            }
-        }
-        i += 1;
-        if part == 0 {
-            if bytes.get(i) != Some(&b'@') {
-                return None;
-            }
-            i += 1;
+    let user_end = quoted_end(bytes, start + "DEFINER=".len())?;
+    if bytes.get(user_end) != Some(&b'@') {
+        return None;
+    }
+    Some((start, quoted_end(bytes, user_end + 1)?))
+}
+
+/// The index just past the backquoted name that starts at `start` (a doubled backquote is part
+/// of the name); `None` if no complete backquoted name starts there.
+fn quoted_end(bytes: &[u8], start: usize) -> Option<usize> {
+    if bytes.get(start) != Some(&b'`') {
+        return None;
+    }
+    let mut i = start + 1;
+    loop {
+        match bytes.get(i)? {
+            b'`' if bytes.get(i + 1) == Some(&b'`') => i += 2,
+            b'`' => return Some(i + 1),
+            _ => i += 1,
         }
     }
-    Some((start, i))
 }
 
 /// Views after the views they read. A view reads another if the other's quoted name appears in

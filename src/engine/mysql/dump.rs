@@ -285,18 +285,12 @@ fn select_list(table: &TableSpec) -> String {
 }
 
 fn encodings(table: &TableSpec) -> Result<Vec<Encoding>> {
-    table
-        .encodings
-        .iter()
-        .map(|e| {
-            Encoding::parse(e).ok_or_else(|| {
-                Error::database(
-                    format!("table {}", table.display_name()),
-                    format!("unknown column encoding '{e}'"),
-                )
-            })
-        })
-        .collect()
+    Encoding::parse_all(&table.encodings).map_err(|e| {
+        Error::database(
+            format!("table {}", table.display_name()),
+            format!("unknown column encoding '{e}'"),
+        )
+    })
 }
 
 #[async_trait]

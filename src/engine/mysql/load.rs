@@ -300,15 +300,9 @@ impl Loader for MysqlLoader {
         expected_rows: u64,
     ) -> Result<u64> {
         let name = table.display_name();
-        let encodings: Vec<Encoding> = table
-            .encodings
-            .iter()
-            .map(|e| {
-                Encoding::parse(e).ok_or_else(|| {
-                    Error::manifest(key, format!("unknown column encoding '{e}' of table {name}"))
-                })
-            })
-            .collect::<Result<_>>()?;
+        let encodings = Encoding::parse_all(&table.encodings).map_err(|e| {
+            Error::manifest(key, format!("unknown column encoding '{e}' of table {name}"))
+        })?;
         if table.format != FORMAT_TSV {
             return Err(Error::manifest(
                 key,

@@ -34,7 +34,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Row, SslOpts, Value};
 
 use crate::error::{Error, Result};
-use crate::plan::ConnectionUrl;
+use crate::plan::{ConnectionUrl, percent_decode};
 use crate::tls::TlsMode;
 
 /// The data format of MySQL data objects.
@@ -120,18 +120,12 @@ pub(super) fn db_err(context: impl Into<String>) -> impl FnOnce(mysql_async::Err
 fn options(url: &ConnectionUrl, database: Option<&str>, tls: bool) -> Result<OptsBuilder> {
     let parsed = url::Url::parse(url.expose())
         .map_err(|e| Error::invalid(format!("URL '{url}'"), e.to_string()))?;
-    let decode = |s: &str| {
-        url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
-    };
-    let user = decode(parsed.username());
+    let user = percent_decode(parsed.username());
     let mut builder = OptsBuilder::default()
         .ip_or_hostname(parsed.host_str().unwrap_or_default().trim_matches(['[', ']']))
         .tcp_port(parsed.port().unwrap_or(3306))
         .user((!user.is_empty()).then_some(user))
-        .pass(parsed.password().map(decode))
+        .pass(parsed.password().map(percent_decode))
         .db_name(database)
         .prefer_socket(false)
         .stmt_cache_size(0);
@@ -158,22 +152,13 @@ fn options(url: &ConnectionUrl, database: Option<&str>, tls: bool) -> Result<Opt
 /// Connect to `database` on the URL's server with its TLS mode (`prefer` falls back to plain
 /// TCP when the server offers no TLS).
 pub(super) async fn connect(url: &ConnectionUrl, database: Option<&str>) -> Result<Conn> {
+    // A refusal that is not the server's own answer (bad password, unknown database) may be
+    // the TLS handshake: say what the mode demands.
     let refused = |e: &mysql_async::Error| Error::Connect {
         target: url.to_string(),
-        reason: match url.tls().mode {
-            TlsMode::VerifyFull | TlsMode::Require
-                if !matches!(e, mysql_async::Error::Server(_)) =>
-            {
-                format!(
-                    "{} (TLS mode {}: the server must accept TLS{})",
-                    describe(e),
-                    url.tls().mode,
-                    if url.tls().mode == TlsMode::VerifyFull {
-                        " with a certificate that chains to a system root or the CA bundle and names the host"
-                    } else {
-                        ""
-                    }
-                )
+        reason: match url.tls().mode.refusal_hint() {
+            Some(hint) if !matches!(e, mysql_async::Error::Server(_)) => {
+                format!("{} ({hint})", describe(e))
             }
             _ => describe(e),
         },

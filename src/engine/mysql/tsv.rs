@@ -40,6 +40,11 @@ impl Encoding {
         }
     }
 
+    /// Parse a table's recorded encodings; `Err` carries the first unknown name.
+    pub fn parse_all(names: &[String]) -> Result<Vec<Self>, String> {
+        names.iter().map(|n| Encoding::parse(n).ok_or_else(|| n.clone())).collect()
+    }
+
     /// The encoding of a column of `data_type` (information_schema's `DATA_TYPE`, lower case).
     pub fn for_type(data_type: &str) -> Self {
         match data_type {

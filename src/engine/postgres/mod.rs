@@ -94,14 +94,14 @@ async fn connect(url: &ConnectionUrl) -> Result<Client> {
     }
     let refused = |e: tokio_postgres::Error| {
         let reason = describe(&e);
-        let reason = match url.tls().mode {
-            TlsMode::VerifyFull if reason.contains("certificate") => format!(
-                "{reason} (TLS mode verify-full: the server's certificate must chain to a system \
-                 root or the CA bundle, and name the host)"
-            ),
-            TlsMode::Require if reason.contains("TLS") || reason.contains("SSL") => {
-                format!("{reason} (TLS mode require: the server must accept TLS)")
-            }
+        let mode = url.tls().mode;
+        let tls_related = match mode {
+            TlsMode::VerifyFull => reason.contains("certificate"),
+            TlsMode::Require => reason.contains("TLS") || reason.contains("SSL"),
+            _ => false,
+        };
+        let reason = match mode.refusal_hint() {
+            Some(hint) if tls_related => format!("{reason} ({hint})"),
             _ => reason,
         };
         Error::Connect { target: url.to_string(), reason }
