@@ -161,35 +161,36 @@ pub async fn read(
         }
     }
 
+    let kept: HashSet<(String, String)> =
+        tables.iter().map(|t| (t.schema.clone(), t.name.clone())).collect();
     let mut pre = ScriptWriter::default();
     let mut post = ScriptWriter::default();
     for schema in &names {
+        // The server qualifies names of a view's own database unless that database is the
+        // current one; unqualified, they follow the restore into a database of another name.
+        conn.query_drop(format!("USE {}", quote_ident(schema)))
+            .await
+            .map_err(super::db_err(format!("reading the definitions in database {schema}")))?;
         let create = show_create(conn, "DATABASE", schema, "", "Create Database").await?;
         if let Some(alter) = alter_database(&create.text) {
             pre.push_for(schema, &alter);
         }
-    }
-    for table in &tables {
-        let create = show_create(conn, "TABLE", &table.schema, &table.name, "Create Table").await?;
-        pre.push_for(&table.schema, &format!("{};", create.text));
-    }
-    for schema in &names {
+        for table in tables.iter().filter(|t| &t.schema == schema) {
+            let create = show_create(conn, "TABLE", schema, &table.name, "Create Table").await?;
+            pre.push_for(schema, &format!("{};", create.text));
+        }
         routines(conn, schema, &mut pre).await?;
-    }
-    let mut created_views = Vec::new();
-    for (schema, name) in &views {
-        created_views.push((
-            schema.clone(),
-            name.clone(),
-            show_create(conn, "VIEW", schema, name, "Create View").await?,
-        ));
-    }
-    for (schema, _, create) in order_views(created_views) {
-        pre.push_for(&schema, &create.replay(&format!("{};", create.text)));
-    }
-    let kept: HashSet<(String, String)> =
-        tables.iter().map(|t| (t.schema.clone(), t.name.clone())).collect();
-    for schema in &names {
+        let mut created_views = Vec::new();
+        for (_, name) in views.iter().filter(|(s, _)| s == schema) {
+            created_views.push((
+                schema.clone(),
+                name.clone(),
+                show_create(conn, "VIEW", schema, name, "Create View").await?,
+            ));
+        }
+        for (_, _, create) in order_views(created_views) {
+            pre.push_for(schema, &create.replay(&format!("{};", create.text)));
+        }
         triggers(conn, schema, &kept, &mut post).await?;
         events(conn, schema, &mut post).await?;
     }
@@ -263,11 +264,6 @@ async fn show_create(
 ) -> Result<Created> {
     let object = if kind == "DATABASE" { quote_ident(schema) } else { qualified(schema, name) };
     let what = format!("{} {object}", kind.to_ascii_lowercase());
-    // The server qualifies names of the object's own database in a view unless that database
-    // is the current one; unqualified, they follow the restore into a database of another name.
-    conn.query_drop(format!("USE {}", quote_ident(schema)))
-        .await
-        .map_err(super::db_err(format!("reading the definition of {what}")))?;
     let found = rows(
         conn,
         &format!("SHOW CREATE {kind} {object}"),
