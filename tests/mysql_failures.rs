@@ -343,10 +343,12 @@ fn killed_dump_leaves_nothing(
 
     // The dump's SELECT of big, running on a connection of the application user.
     let app_user = url::Url::parse(&source_url).expect("URL").username().to_string();
+    // Only this test's database: other tests in this binary dump tables called `big` too.
     let find_select = format!(
-        "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = {} AND COMMAND = 'Query' \
-         AND INFO LIKE 'SELECT %' AND INFO LIKE '% FROM %`big`'",
-        quote_str(&app_user)
+        "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = {} AND DB = {} \
+         AND COMMAND = 'Query' AND INFO LIKE 'SELECT %' AND INFO LIKE '% FROM %`big`'",
+        quote_str(&app_user),
+        quote_str(&source)
     );
     let started = Instant::now();
     let id = loop {
