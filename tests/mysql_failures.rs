@@ -157,34 +157,6 @@ fn table_entry<'a>(manifest: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("table {name} not in the manifest: {manifest}"))
 }
 
-/// `verify` fails, and both its plain and its `--json` output name exactly `url` as the one
-/// object that does not match.
-fn assert_verify_names(manifest_url: &str, url: &str) {
-    let out = run(&["verify", "--from", manifest_url]);
-    assert!(
-        !out.status.success(),
-        "verify passed a backup with a flipped byte in {url}\nstdout: {}",
-        stdout(&out)
-    );
-    assert!(
-        first_stderr_line(&out).contains(url),
-        "verify's first stderr line should name {url}: {}",
-        stderr(&out)
-    );
-
-    let out = run(&["verify", "--from", manifest_url, "--json"]);
-    assert!(!out.status.success(), "verify --json passed a damaged backup");
-    let report: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("verify --json: not JSON ({e}): {}", stdout(&out)));
-    let failed: Vec<&str> = report["failures"]
-        .as_array()
-        .expect("failures in the verify report")
-        .iter()
-        .filter_map(|f| f["key"].as_str())
-        .collect();
-    assert_eq!(failed, vec![url], "objects verify reports as failed: {report}");
-}
-
 #[test]
 fn verify_and_restore_name_flipped_data_chunk_and_leave_its_table_empty() {
     let (source, _dir, manifest_url, manifest) = integrity_backup();
@@ -200,7 +172,7 @@ fn verify_and_restore_name_flipped_data_chunk_and_leave_its_table_empty() {
     flip_byte(&manifest_url, key);
     let url = object_url(&manifest_url, key);
 
-    assert_verify_names(&manifest_url, &url);
+    util::cli::assert_verify_names(&manifest_url, &url, RUN_DEADLINE);
 
     // Into an existing empty database: the damaged table is created but stays empty. (The
     // tables are checked before the message, so a message failure means these passed.)
@@ -255,7 +227,7 @@ fn verify_and_restore_name_each_flipped_schema_script_and_create_nothing() {
     for key in &keys {
         let original = flip_byte(&manifest_url, key);
         let url = object_url(&manifest_url, key);
-        assert_verify_names(&manifest_url, &url);
+        util::cli::assert_verify_names(&manifest_url, &url, RUN_DEADLINE);
 
         // Into an existing empty database: nothing may be created in it.
         let target = fresh_my_db("myf_schema_r");

@@ -254,36 +254,6 @@ fn table_entry<'a>(manifest: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("table public.{name} not in the manifest: {manifest}"))
 }
 
-/// `verify` fails, and both its plain and its `--json` output name exactly `url` as the one
-/// object that does not match.
-fn assert_verify_names(manifest_url: &str, url: &str) {
-    let out = run(&["verify", "--from", manifest_url]);
-    assert!(
-        !out.status.success(),
-        "verify passed a backup with a flipped byte in {url}\nstdout: {}",
-        stdout(&out)
-    );
-    let both = format!("{}{}", stdout(&out), stderr(&out));
-    assert!(both.contains(url), "verify output does not name {url}:\n{both}");
-    assert!(
-        first_stderr_line(&out).contains(url),
-        "verify's first stderr line should name {url}: {}",
-        stderr(&out)
-    );
-
-    let out = run(&["verify", "--from", manifest_url, "--json"]);
-    assert!(!out.status.success(), "verify --json passed a damaged backup");
-    let report: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("verify --json: not JSON ({e}): {}", stdout(&out)));
-    let failed: Vec<&str> = report["failures"]
-        .as_array()
-        .expect("failures in the verify report")
-        .iter()
-        .filter_map(|f| f["key"].as_str())
-        .collect();
-    assert_eq!(failed, vec![url], "objects verify reports as failed: {report}");
-}
-
 fn flipped_data_chunk_fails_verify_and_restore(backend: Backend) {
     let (source, manifest_url, manifest) = integrity_backup(&backend);
     let big = table_entry(&manifest, "big");
@@ -298,7 +268,7 @@ fn flipped_data_chunk_fails_verify_and_restore(backend: Backend) {
     let key = chunks[chunks.len() / 2];
     let url = backend.flip_byte(&manifest_url, key);
 
-    assert_verify_names(&manifest_url, &url);
+    util::cli::assert_verify_names(&manifest_url, &url, RUN_DEADLINE);
 
     // Into an existing empty database: the damaged table stays, empty.
     let target = fresh_db("pgf_int_r");
@@ -355,7 +325,7 @@ fn flipped_schema_script_fails_verify_and_restore(backend: Backend, section: &st
     assert_eq!(key, format!("schema/{stem}.sql.zst"));
     let url = backend.flip_byte(&manifest_url, &key);
 
-    assert_verify_names(&manifest_url, &url);
+    util::cli::assert_verify_names(&manifest_url, &url, RUN_DEADLINE);
 
     // Into an existing empty database: nothing may be created in it.
     let target = fresh_db("pgf_int_r");

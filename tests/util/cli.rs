@@ -179,3 +179,33 @@ pub fn assert_fails_clearly(
         assert!(message.contains(needle), "{what}: error.message should name {needle:?}: {report}");
     }
 }
+
+/// `verify` fails, and both its plain and its `--json` output name exactly `url` as the one
+/// object that does not match.
+pub fn assert_verify_names(manifest_url: &str, url: &str, limit: Duration) {
+    let out = run_within(&["verify", "--from", manifest_url], limit);
+    assert!(
+        !out.status.success(),
+        "verify passed a backup with a flipped byte in {url}\nstdout: {}",
+        stdout(&out)
+    );
+    let both = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(both.contains(url), "verify output does not name {url}:\n{both}");
+    assert!(
+        first_stderr_line(&out).contains(url),
+        "verify's first stderr line should name {url}: {}",
+        stderr(&out)
+    );
+
+    let out = run_within(&["verify", "--from", manifest_url, "--json"], limit);
+    assert!(!out.status.success(), "verify --json passed a damaged backup");
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("verify --json: not JSON ({e}): {}", stdout(&out)));
+    let failed: Vec<&str> = report["failures"]
+        .as_array()
+        .expect("failures in the verify report")
+        .iter()
+        .filter_map(|f| f["key"].as_str())
+        .collect();
+    assert_eq!(failed, vec![url], "objects verify reports as failed: {report}");
+}
