@@ -460,6 +460,12 @@ pub struct RestorePlan {
     pub schemas: Vec<String>,
     /// MySQL only.
     pub definer: Definer,
+    /// Leave out the scripts' `ALTER ... OWNER TO` statements: every object is owned by the
+    /// restoring user (`pg_restore --no-owner`). MySQL backups have none.
+    pub no_owner: bool,
+    /// Leave out the scripts' `GRANT`, `REVOKE` and `ALTER DEFAULT PRIVILEGES` statements
+    /// (`pg_restore --no-privileges`). MySQL backups have none.
+    pub no_privileges: bool,
     pub store: StoreOptions,
     pub stop: Stop,
 }
@@ -488,6 +494,10 @@ pub struct RestoreRequest {
     pub schemas: Vec<String>,
     /// `--definer`: keep (default), current, or user@host.
     pub definer: Option<String>,
+    /// `--no-owner`: leave out `ALTER ... OWNER TO`.
+    pub no_owner: bool,
+    /// `--no-privileges`: leave out `GRANT`, `REVOKE` and default privileges.
+    pub no_privileges: bool,
     pub store: StoreOptions,
     pub stop: Stop,
 }
@@ -550,6 +560,8 @@ impl RestoreRequest {
             create: self.create,
             schemas: unique_schemas(self.schemas)?,
             definer: self.definer.as_deref().map(Definer::parse).transpose()?.unwrap_or_default(),
+            no_owner: self.no_owner,
+            no_privileges: self.no_privileges,
             store: self.store,
             stop: self.stop,
         })
@@ -658,6 +670,20 @@ mod tests {
         let err =
             BackupRequest { source: "not a url".into(), ..ok }.plan().unwrap_err().to_string();
         assert!(err.contains("source URL"), "{err}");
+    }
+
+    #[test]
+    fn restore_requests_carry_their_flags() {
+        let ok = RestoreRequest {
+            from: "file:///x/db/id/".into(),
+            target: "postgres://u@h/db".into(),
+            ..Default::default()
+        };
+        let plan = ok.clone().plan().unwrap();
+        assert!(!plan.no_owner && !plan.no_privileges);
+        assert_eq!(plan.definer, Definer::Keep);
+        let plan = RestoreRequest { no_owner: true, no_privileges: true, ..ok }.plan().unwrap();
+        assert!(plan.no_owner && plan.no_privileges);
     }
 
     #[test]

@@ -142,12 +142,18 @@ pub async fn run(plan: &RestorePlan, observer: Arc<dyn Observer>) -> Result<Rest
     if engine == EngineKind::Postgres && plan.definer != Definer::Keep {
         return Err(Error::invalid("--definer", "applies to MySQL backups only"));
     }
+    // MySQL scripts hold no owner or privilege statements: the two flags leave nothing out.
+    let filter = ScriptFilter {
+        schemas: selected,
+        no_owner: plan.no_owner,
+        no_privileges: plan.no_privileges,
+    };
     let mut scripts = Vec::new();
     for object in &manifest.schema {
         scripts.push((
             object.section,
             object.key.clone(),
-            keep_schemas(read_script(&store, &object.key, &object.digest).await?, &selected),
+            filter_script(read_script(&store, &object.key, &object.digest).await?, &filter),
         ));
     }
     let target: Arc<dyn Target> = match engine {
@@ -211,19 +217,48 @@ fn select_schemas(manifest: &mut Manifest, wanted: &[String]) -> Result<Option<H
     Ok(Some(keep))
 }
 
-/// The statements of a schema script that belong to the kept schemas (statements of no schema
-/// are always kept), with their tags, so the script reads as the engine wrote it.
-fn keep_schemas(sql: String, keep: &Option<HashSet<String>>) -> String {
-    let Some(keep) = keep else { return sql };
-    let mut writer = script::ScriptWriter::default();
-    for statement in script::parse(&sql) {
-        match (&statement.table, &statement.schema) {
-            (_, Some(schema)) if !keep.contains(schema) => {}
-            (Some((schema, name)), _) => writer.push_in(Some((schema, name)), &statement.sql),
-            (None, Some(schema)) => writer.push_for(schema, &statement.sql),
-            (None, None) => writer.push(&statement.sql),
-        }
+/// Which statements of the schema scripts a restore runs.
+#[derive(Debug, Default)]
+struct ScriptFilter {
+    /// The schemas restored; `None`: all of them. Statements of no schema always run.
+    schemas: Option<HashSet<String>>,
+    /// Leave out [`script::Kind::Owner`] statements (`--no-owner`).
+    no_owner: bool,
+    /// Leave out [`script::Kind::Acl`] statements (`--no-privileges`).
+    no_privileges: bool,
+}
+
+impl ScriptFilter {
+    fn keeps(&self, statement: &script::Statement) -> bool {
+        let schema_kept = match (&self.schemas, &statement.schema) {
+            (Some(keep), Some(schema)) => keep.contains(schema),
+            _ => true,
+        };
+        schema_kept
+            && match statement.kind {
+                script::Kind::Create => true,
+                script::Kind::Owner => !self.no_owner,
+                script::Kind::Acl => !self.no_privileges,
+            }
     }
+
+    fn keeps_everything(&self) -> bool {
+        self.schemas.is_none() && !self.no_owner && !self.no_privileges
+    }
+}
+
+/// A schema script without the statements `filter` leaves out, the others with their tags and
+/// kinds, so the script reads as the engine wrote it (post-data is parsed again for its table
+/// tags). A filter that leaves nothing out returns the script as it is.
+fn filter_script(sql: String, filter: &ScriptFilter) -> String {
+    if filter.keeps_everything() {
+        return sql;
+    }
+    let mut writer = script::ScriptWriter::default();
+    for statement in script::parse(&sql).iter().filter(|s| filter.keeps(s)) {
+        writer.push_statement(statement);
+    }
+    // The section is not written into the text; only the text is kept.
     writer.finish(Section::PreData).sql
 }
 
@@ -425,5 +460,76 @@ async fn run_loader(
             loader.analyze(table).await?;
             observer.table_done(&table.display_name(), table.rows);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::script::{Kind, ScriptWriter, Statement};
+
+    /// A script of statements of schemas `a` and `b` and of none, each named by a letter.
+    fn script() -> (String, Vec<(char, Statement)>) {
+        let (a, b) = (Some("a"), Some("b"));
+        let (t, u) = (Some(("a", "t")), Some(("b", "u")));
+        let entries = [
+            ('c', Kind::Create, None, a, "CREATE SCHEMA a;"),
+            ('t', Kind::Create, t, None, "CREATE TABLE a.t (x int);"),
+            ('o', Kind::Owner, None, a, "ALTER TABLE a.t OWNER TO app;"),
+            ('g', Kind::Acl, t, None, "GRANT SELECT ON TABLE a.t TO r;"),
+            ('u', Kind::Create, None, b, "CREATE TABLE b.u (y int);"),
+            ('p', Kind::Owner, u, None, "ALTER TABLE b.u OWNER TO app;"),
+            ('r', Kind::Acl, None, b, "REVOKE ALL ON TABLE b.u FROM PUBLIC;"),
+            ('d', Kind::Acl, None, None, "ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO r;"),
+            ('e', Kind::Create, None, None, "CREATE EXTENSION IF NOT EXISTS pgcrypto;"),
+        ];
+        let mut w = ScriptWriter::default();
+        for (_, kind, table, schema, sql) in entries {
+            w.push_entry(kind, table, schema, sql);
+        }
+        let sql = w.finish(Section::PreData).sql;
+        let parsed = script::parse(&sql);
+        assert_eq!(parsed.len(), entries.len());
+        (sql, entries.iter().map(|e| e.0).zip(parsed).collect())
+    }
+
+    #[test]
+    fn script_filter_leaves_out_schemas_owners_and_privileges() {
+        let (sql, statements) = script();
+        let a = || Some(HashSet::from(["a".to_string()]));
+        for (schemas, no_owner, no_privileges, kept) in [
+            (None, false, false, "ctoguprde"),
+            (None, true, false, "ctgurde"),
+            (None, false, true, "ctoupe"),
+            (None, true, true, "ctue"),
+            (a(), false, false, "ctogde"),
+            (a(), true, false, "ctgde"),
+            (a(), false, true, "ctoe"),
+            (a(), true, true, "cte"),
+        ] {
+            let filter = ScriptFilter { schemas, no_owner, no_privileges };
+            let filtered = filter_script(sql.clone(), &filter);
+            let expected: Vec<Statement> = statements
+                .iter()
+                .filter(|(name, _)| kept.contains(*name))
+                .map(|(_, s)| s.clone())
+                .collect();
+            assert_eq!(expected.len(), kept.len(), "{filter:?}");
+            // Tags and kinds survive, so apply() still finds each table's statements.
+            assert_eq!(script::parse(&filtered), expected, "{filter:?}");
+            if filter.keeps_everything() {
+                assert_eq!(filtered, sql, "nothing left out: the script as it was");
+            }
+        }
+    }
+
+    #[test]
+    fn unmarked_scripts_survive_the_filter() {
+        let sql = "CREATE TABLE a (x int);\n\nGRANT SELECT ON a TO r;\n".to_string();
+        let filter = ScriptFilter { no_owner: true, no_privileges: true, ..Default::default() };
+        let parsed = script::parse(&filter_script(sql.clone(), &filter));
+        assert_eq!(parsed, script::parse(&sql), "one untagged Create statement, kept whole");
+        let only = ScriptFilter { schemas: Some(HashSet::new()), ..Default::default() };
+        assert_eq!(script::parse(&filter_script(sql.clone(), &only)), script::parse(&sql));
     }
 }

@@ -105,6 +105,12 @@ struct RestoreArgs {
     /// account (current), or as user@host.
     #[arg(long, value_name = "keep|current|USER@HOST")]
     definer: Option<String>,
+    /// Leave out ALTER ... OWNER TO: every object is owned by the restoring user.
+    #[arg(long)]
+    no_owner: bool,
+    /// Leave out GRANT/REVOKE and default privileges.
+    #[arg(long)]
+    no_privileges: bool,
     #[command(flatten)]
     store: StoreArgs,
     #[arg(long)]
@@ -280,6 +286,8 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 create: args.create,
                 schemas: args.schemas,
                 definer: args.definer,
+                no_owner: args.no_owner,
+                no_privileges: args.no_privileges,
                 store: args.store.options()?,
                 ..RestoreRequest::default()
             };

@@ -11,6 +11,9 @@
 //! statements, as pg_restore builds indexes in parallel; statements of one table run in order on
 //! one connection. Untagged statements run one after another, after every tagged one. Only the engines write scripts, and they never emit a line that
 //! starts with the marker inside a statement.
+//!
+//! A statement that only sets an owner or grants privileges says so (`; owner`, `; acl` right
+//! after the marker), so a restore with `--no-owner` or `--no-privileges` can leave it out.
 
 use crate::manifest::Section;
 
@@ -19,6 +22,28 @@ use super::SchemaScript;
 const MARKER: &str = "-- streamdump statement";
 const TABLE: &str = "; table ";
 const SCHEMA: &str = "; schema ";
+
+/// What a statement does, as far as a restore may want to leave it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kind {
+    /// Creates or alters an object: always run.
+    #[default]
+    Create,
+    /// `ALTER ... OWNER TO`: left out by `--no-owner`.
+    Owner,
+    /// `GRANT`, `REVOKE`, `ALTER DEFAULT PRIVILEGES`: left out by `--no-privileges`.
+    Acl,
+}
+
+impl Kind {
+    fn tag(self) -> &'static str {
+        match self {
+            Kind::Create => "",
+            Kind::Owner => "; owner",
+            Kind::Acl => "; acl",
+        }
+    }
+}
 
 /// Builds a script statement by statement.
 #[derive(Debug, Default)]
@@ -35,24 +60,45 @@ impl ScriptWriter {
 
     /// Append a statement that belongs to `schema` (a restore of some schemas runs only theirs).
     pub fn push_for(&mut self, schema: &str, statement: &str) {
-        self.marker(SCHEMA, serde_json::json!(schema));
-        self.statement(statement);
+        self.push_entry(Kind::Create, None, Some(schema), statement);
     }
 
     /// Append a statement; tagged with its table (schema, name) it may run once that table is
     /// loaded, in parallel with other tables' work.
     pub fn push_in(&mut self, table: Option<(&str, &str)>, statement: &str) {
-        match table {
-            Some((schema, name)) => self.marker(TABLE, serde_json::json!([schema, name])),
-            None => self.marker("", serde_json::Value::Null),
+        self.push_entry(Kind::Create, table, None, statement);
+    }
+
+    /// Append a statement of `kind`, tagged with its table if it has one, else with its schema
+    /// if it has one (the table tag implies the schema).
+    pub fn push_entry(
+        &mut self,
+        kind: Kind,
+        table: Option<(&str, &str)>,
+        schema: Option<&str>,
+        statement: &str,
+    ) {
+        match (table, schema) {
+            (Some((schema, name)), _) => {
+                self.marker(kind, TABLE, serde_json::json!([schema, name]))
+            }
+            (None, Some(schema)) => self.marker(kind, SCHEMA, serde_json::json!(schema)),
+            (None, None) => self.marker(kind, "", serde_json::Value::Null),
         }
         self.statement(statement);
     }
 
-    fn marker(&mut self, kind: &str, tag: serde_json::Value) {
+    /// Append a parsed statement as it was.
+    pub fn push_statement(&mut self, statement: &Statement) {
+        let table = statement.table.as_ref().map(|(s, n)| (s.as_str(), n.as_str()));
+        self.push_entry(statement.kind, table, statement.schema.as_deref(), &statement.sql);
+    }
+
+    fn marker(&mut self, kind: Kind, tag_kind: &str, tag: serde_json::Value) {
         self.sql.push_str(MARKER);
+        self.sql.push_str(kind.tag());
         if !tag.is_null() {
-            self.sql.push_str(kind);
+            self.sql.push_str(tag_kind);
             // JSON escapes newlines and quotes, so the tag stays on one unambiguous line.
             self.sql.push_str(&tag.to_string());
         }
@@ -82,6 +128,7 @@ pub struct Statement {
     /// The schema the statement belongs to (its table's, if it has one); `None`: every restore
     /// runs it.
     pub schema: Option<String>,
+    pub kind: Kind,
     pub sql: String,
 }
 
@@ -93,6 +140,10 @@ pub fn parse(script: &str) -> Vec<Statement> {
     for line in script.split_inclusive('\n') {
         if let Some(rest) = line.trim_end_matches(['\n', '\r']).strip_prefix(MARKER) {
             statements.extend(current.take());
+            let (kind, rest) = [Kind::Owner, Kind::Acl]
+                .into_iter()
+                .find_map(|k| rest.strip_prefix(k.tag()).map(|r| (k, r)))
+                .unwrap_or((Kind::Create, rest));
             let table = rest
                 .strip_prefix(TABLE)
                 .and_then(|tag| serde_json::from_str::<(String, String)>(tag).ok());
@@ -102,12 +153,19 @@ pub fn parse(script: &str) -> Vec<Statement> {
                     .strip_prefix(SCHEMA)
                     .and_then(|tag| serde_json::from_str::<String>(tag).ok()),
             };
-            current = Some(Statement { table, schema, sql: String::new() });
+            current = Some(Statement { table, schema, kind, sql: String::new() });
             continue;
         }
         match current.as_mut() {
             Some(statement) => statement.sql.push_str(line),
-            None => current = Some(Statement { table: None, schema: None, sql: line.to_string() }),
+            None => {
+                current = Some(Statement {
+                    table: None,
+                    schema: None,
+                    kind: Kind::Create,
+                    sql: line.to_string(),
+                })
+            }
         }
     }
     statements.extend(current);
@@ -153,6 +211,29 @@ mod tests {
         let parsed = parse(&w.finish(Section::PreData).sql);
         assert_eq!(parsed[0].schema.as_deref(), Some("Sales \"EU\"\n"));
         assert_eq!(parsed[0].table, None);
+    }
+
+    #[test]
+    fn kinds_survive_with_their_tags() {
+        let mut w = ScriptWriter::default();
+        w.push_entry(Kind::Owner, None, Some("s"), "ALTER TABLE s.t OWNER TO app;");
+        w.push_entry(Kind::Acl, Some(("s", "t")), None, "GRANT SELECT ON TABLE s.t TO r;");
+        w.push_entry(
+            Kind::Acl,
+            None,
+            None,
+            "ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO r;",
+        );
+        w.push_for("s", "CREATE TABLE s.t (a int);");
+        let parsed = parse(&w.finish(Section::PreData).sql);
+        let kinds: Vec<Kind> = parsed.iter().map(|s| s.kind).collect();
+        assert_eq!(kinds, [Kind::Owner, Kind::Acl, Kind::Acl, Kind::Create]);
+        assert_eq!(parsed[0].schema.as_deref(), Some("s"));
+        assert_eq!(parsed[1].table, Some(("s".to_string(), "t".to_string())));
+        assert_eq!((&parsed[2].table, &parsed[2].schema), (&None, &None));
+        let mut again = ScriptWriter::default();
+        parsed.iter().for_each(|s| again.push_statement(s));
+        assert_eq!(parse(&again.finish(Section::PreData).sql), parsed);
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //!   request id becomes the backup id the endpoint already answered with.
 //!
 //! Restore: `manifest` (required), `target_secret_id` | `target_url`, `database`, `schemas`,
-//! `replace`, `create`, `jobs`.
+//! `replace`, `create`, `jobs`, `definer`, `no_owner`, `no_privileges`.
 
 use serde_json::{Map, Value};
 
@@ -134,10 +134,14 @@ pub struct RestoreEvent {
     pub jobs: Option<usize>,
     /// MySQL: keep, current or user@host.
     pub definer: Option<String>,
+    /// Leave out `ALTER ... OWNER TO` (`--no-owner`).
+    pub no_owner: bool,
+    /// Leave out `GRANT`, `REVOKE` and default privileges (`--no-privileges`).
+    pub no_privileges: bool,
 }
 
-const RESTORE_FIELDS: &str =
-    "manifest, target_secret_id, target_url, database, schemas, replace, create, jobs, definer";
+const RESTORE_FIELDS: &str = "manifest, target_secret_id, target_url, database, schemas, \
+                              replace, create, jobs, definer, no_owner, no_privileges";
 
 pub fn parse_restore(event: &Value) -> Result<RestoreEvent> {
     let object = as_object("event", event)?;
@@ -154,6 +158,8 @@ pub fn parse_restore(event: &Value) -> Result<RestoreEvent> {
             "create" => restore.create = boolean("create", value)?,
             "jobs" => restore.jobs = Some(count("jobs", value)?),
             "definer" => restore.definer = Some(string("definer", value)?),
+            "no_owner" => restore.no_owner = boolean("no_owner", value)?,
+            "no_privileges" => restore.no_privileges = boolean("no_privileges", value)?,
             other => return Err(unknown("event", other, RESTORE_FIELDS)),
         }
     }
@@ -314,10 +320,31 @@ mod tests {
         .unwrap();
         assert_eq!(event.target_secret_id.as_deref(), Some("prod-copy"));
         assert!(event.replace && !event.create);
+        assert!(!event.no_owner && !event.no_privileges, "both default to false");
+        let event = parse_restore(&json!({
+            "manifest": "s3://b/m.json", "no_owner": true, "no_privileges": false,
+            "definer": "current"
+        }))
+        .unwrap();
+        assert!(event.no_owner && !event.no_privileges);
+        assert_eq!(event.definer.as_deref(), Some("current"));
+        let event =
+            parse_restore(&json!({"manifest": "s3://b/m.json", "no_privileges": true})).unwrap();
+        assert!(!event.no_owner && event.no_privileges);
         for (event, expected) in [
             (json!({}), "'manifest' is missing"),
             (json!({"manifest": "s3://b/m.json", "overwrite": true}), "event field 'overwrite'"),
             (json!({"manifest": "s3://b/m.json", "replace": "yes"}), "replace: expected true"),
+            (
+                json!({"manifest": "s3://b/m.json", "no_owner": "true"}),
+                "no_owner: expected true or false, got a string",
+            ),
+            (
+                json!({"manifest": "s3://b/m.json", "no_privileges": 1}),
+                "no_privileges: expected true or false, got a number",
+            ),
+            (json!({"manifest": "s3://b/m.json", "no_owner": null}), "no_owner: expected true"),
+            (json!({"manifest": "s3://b/m.json", "no-owner": true}), "no_owner, no_privileges"),
             (
                 json!({"manifest": "s3://b/m.json", "target_url": "postgres://u:pw@h/d",
                        "target_secret_id": "s"}),

@@ -191,6 +191,8 @@ async fn restore(
         target = %plan.target,
         replace = plan.replace,
         create = plan.create,
+        no_owner = plan.no_owner,
+        no_privileges = plan.no_privileges,
         request_id = %invocation.request_id,
         "restore requested"
     );
@@ -206,6 +208,8 @@ fn restore_request(config: &Config, event: &RestoreEvent) -> RestoreRequest {
         create: event.create,
         schemas: event.schemas.clone().unwrap_or_default(),
         definer: event.definer.clone(),
+        no_owner: event.no_owner,
+        no_privileges: event.no_privileges,
         store: config.store.clone(),
         stop: Stop::default(),
     }
