@@ -12,7 +12,7 @@
 //! (and the transaction committed) only when the stream ended cleanly and the row count is
 //! right; otherwise the sink is dropped, which aborts the COPY, and the transaction rolls back.
 
-mod ddl;
+mod schema;
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -236,10 +236,16 @@ impl Source for PostgresSource {
         let snapshot_at: chrono::DateTime<chrono::Utc> = row.get(1);
         let wal_lsn: Option<String> = row.get(2);
 
-        let schemas = ddl::resolve_schemas(&client, &selection.schemas).await?;
-        let catalog = ddl::read_tables(&client, &schemas, &selection.exclude_tables).await?;
+        let schemas = schema::resolve_schemas(&client, &selection.schemas).await?;
+        let catalog = schema::read_tables(
+            &client,
+            &schemas,
+            &selection.exclude_tables,
+            selection.schemas.is_empty(),
+        )
+        .await?;
         lock_tables(&client, &catalog.tables).await?;
-        let generated = ddl::generate(&client, &schemas, &catalog).await?;
+        let generated = schema::generate(&client, &schemas, &catalog).await?;
         if !generated.unsupported.is_empty() && !selection.skip_unsupported {
             return Err(Error::Unsupported {
                 reason: format!(
@@ -278,7 +284,7 @@ impl Source for PostgresSource {
             schemas,
             tables: catalog.tables.iter().map(|t| t.spec.clone()).collect(),
             scripts: generated.scripts,
-            requires: Requires { roles: Vec::new(), extensions: generated.extensions },
+            requires: Requires { roles: generated.roles, extensions: generated.extensions },
             skipped,
         })
     }
@@ -327,7 +333,7 @@ impl Source for PostgresSource {
     }
 }
 
-async fn lock_tables(client: &Client, tables: &[ddl::CatalogTable]) -> Result<()> {
+async fn lock_tables(client: &Client, tables: &[schema::CatalogTable]) -> Result<()> {
     for batch in tables.chunks(500) {
         let names: Vec<String> =
             batch.iter().map(|t| qualified(&t.spec.schema, &t.spec.name)).collect();

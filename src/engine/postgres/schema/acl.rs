@@ -1,0 +1,361 @@
+//! Owners, comments and privileges of the dumped objects, and default privileges.
+//!
+//! Each is read once for the whole database and attached to the object its catalog row
+//! belongs to. Privileges are rebuilt, not diffed: `REVOKE ALL` from PUBLIC and the owner, then
+//! one `GRANT` per grantee, grantor and grant option, in the order of the source's ACL, so the
+//! restored ACL is the same array (pg_dump reads it back the same way). A grant made by
+//! someone other than the owner is replayed under `SET SESSION AUTHORIZATION` of its grantor.
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::{Object, Ref, Scope, db_err};
+use crate::engine::postgres::quote_ident;
+use crate::error::Result;
+
+/// What `decorate` found beyond the objects.
+pub(super) struct Extra {
+    /// `ALTER DEFAULT PRIVILEGES` statements, with their schema (none: global).
+    pub default_privileges: Vec<(Option<String>, String)>,
+    /// Every role the scripts name.
+    pub roles: BTreeSet<String>,
+}
+
+/// The keyword of `GRANT ... ON <keyword>` for an object's target keyword.
+fn grant_keyword(keyword: &str) -> Option<&'static str> {
+    Some(match keyword {
+        "TABLE" | "VIEW" | "MATERIALIZED VIEW" | "FOREIGN TABLE" => "TABLE",
+        "SEQUENCE" => "SEQUENCE",
+        "FUNCTION" | "AGGREGATE" => "FUNCTION",
+        "PROCEDURE" => "PROCEDURE",
+        "TYPE" => "TYPE",
+        "DOMAIN" => "DOMAIN",
+        "SCHEMA" => "SCHEMA",
+        _ => return None,
+    })
+}
+
+fn role_ident(role: &str) -> String {
+    if role == "PUBLIC" { role.to_string() } else { quote_ident(role) }
+}
+
+pub(super) async fn decorate(scope: &Scope<'_>, objects: &mut [Object]) -> Result<Extra> {
+    let mut by_ref: HashMap<Ref, usize> = HashMap::new();
+    for (i, object) in objects.iter().enumerate() {
+        for r in &object.refs {
+            by_ref.entry(*r).or_insert(i);
+        }
+    }
+    let mut roles = BTreeSet::new();
+    for object in objects.iter_mut() {
+        roles.extend(object.roles.iter().cloned());
+        if let (Some(target), Some(owner)) = (&object.target, &object.owner) {
+            object.owner_sql = Some(format!(
+                "ALTER {} {} OWNER TO {};",
+                target.keyword,
+                target.identity,
+                quote_ident(owner)
+            ));
+            roles.insert(owner.clone());
+        }
+    }
+    comments(scope, objects, &by_ref).await?;
+    grants(scope, objects, &by_ref, &mut roles).await?;
+    let default_privileges = default_privileges(scope, &mut roles).await?;
+    Ok(Extra { default_privileges, roles })
+}
+
+async fn comments(
+    scope: &Scope<'_>,
+    objects: &mut [Object],
+    by_ref: &HashMap<Ref, usize>,
+) -> Result<()> {
+    let rows = scope
+        .client
+        .query(
+            "SELECT d.classoid, d.objoid, d.description, \
+                    CASE WHEN d.objsubid > 0 THEN \
+                           (SELECT pg_catalog.format('COLUMN %s.%I', d.objoid::pg_catalog.regclass, a.attname) \
+                              FROM pg_catalog.pg_attribute a WHERE a.attrelid = d.objoid AND a.attnum = d.objsubid) \
+                         WHEN d.classoid = 'pg_catalog.pg_constraint'::pg_catalog.regclass THEN \
+                           (SELECT CASE WHEN c.contypid <> 0 \
+                                   THEN pg_catalog.format('CONSTRAINT %I ON DOMAIN %s', c.conname, c.contypid::pg_catalog.regtype) \
+                                   ELSE pg_catalog.format('CONSTRAINT %I ON %s', c.conname, c.conrelid::pg_catalog.regclass) END \
+                              FROM pg_catalog.pg_constraint c WHERE c.oid = d.objoid) \
+                         WHEN d.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass THEN \
+                           (SELECT 'INDEX ' || d.objoid::pg_catalog.regclass::pg_catalog.text FROM pg_catalog.pg_class i \
+                             WHERE i.oid = d.objoid AND i.relkind IN ('i', 'I')) \
+                    END \
+               FROM pg_catalog.pg_description d \
+              WHERE d.objoid >= 16384 OR d.classoid = 'pg_catalog.pg_namespace'::pg_catalog.regclass \
+              ORDER BY d.classoid, d.objoid, d.objsubid",
+            &[],
+        )
+        .await
+        .map_err(db_err("reading comments"))?;
+    for row in rows {
+        let reference: Ref = (row.get(0), row.get(1));
+        let Some(&i) = by_ref.get(&reference) else { continue };
+        let object = &mut objects[i];
+        let target = match row.get::<_, Option<String>>(3) {
+            Some(target) => target,
+            None => match &object.target {
+                Some(t) if object.refs.first() == Some(&reference) => {
+                    format!("{} {}", t.keyword, t.identity)
+                }
+                _ => continue,
+            },
+        };
+        let text: String = row.get(2);
+        object.comments.push(format!(
+            "COMMENT ON {target} IS {};",
+            crate::engine::postgres::quote_literal(&text)
+        ));
+    }
+    Ok(())
+}
+
+/// One row of an exploded ACL.
+struct Grant {
+    grantor: String,
+    grantee: String,
+    privilege: String,
+    grantable: bool,
+}
+
+/// `GRANT` statements for one ACL (in its order), grouping each grantee's privileges.
+fn grant_statements(on: &str, column: Option<&str>, owner: &str, grants: &[Grant]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < grants.len() {
+        let first = &grants[i];
+        let mut privileges = Vec::new();
+        while i < grants.len()
+            && grants[i].grantee == first.grantee
+            && grants[i].grantor == first.grantor
+            && grants[i].grantable == first.grantable
+        {
+            privileges.push(match column {
+                Some(c) => format!("{} ({c})", grants[i].privilege),
+                None => grants[i].privilege.clone(),
+            });
+            i += 1;
+        }
+        let grant = format!(
+            "GRANT {} ON {on} TO {}{};",
+            privileges.join(", "),
+            role_ident(&first.grantee),
+            if first.grantable { " WITH GRANT OPTION" } else { "" }
+        );
+        out.push(if first.grantor == owner {
+            grant
+        } else {
+            format!(
+                "SET SESSION AUTHORIZATION {};\n{grant}\nRESET SESSION AUTHORIZATION;",
+                quote_ident(&first.grantor)
+            )
+        });
+    }
+    out
+}
+
+async fn grants(
+    scope: &Scope<'_>,
+    objects: &mut [Object],
+    by_ref: &HashMap<Ref, usize>,
+    roles: &mut BTreeSet<String>,
+) -> Result<()> {
+    let rows = scope
+        .client
+        .query(
+            "SELECT x.cat, x.oid, x.col, pg_catalog.pg_get_userbyid(x.owner), pg_catalog.pg_get_userbyid(e.grantor), \
+                    CASE WHEN e.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(e.grantee) END, \
+                    e.privilege_type, e.is_grantable \
+               FROM ( \
+                 SELECT c.tableoid AS cat, c.oid, 0 AS sub, NULL::text AS col, c.relacl AS acl, c.relowner AS owner \
+                   FROM pg_catalog.pg_class c WHERE c.relacl IS NOT NULL AND c.oid >= 16384 \
+                 UNION ALL SELECT c.tableoid, a.attrelid, a.attnum, pg_catalog.quote_ident(a.attname), a.attacl, c.relowner \
+                   FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+                  WHERE a.attacl IS NOT NULL AND a.attrelid >= 16384 \
+                 UNION ALL SELECT p.tableoid, p.oid, 0, NULL, p.proacl, p.proowner FROM pg_catalog.pg_proc p \
+                  WHERE p.proacl IS NOT NULL AND p.oid >= 16384 \
+                 UNION ALL SELECT t.tableoid, t.oid, 0, NULL, t.typacl, t.typowner FROM pg_catalog.pg_type t \
+                  WHERE t.typacl IS NOT NULL AND t.oid >= 16384 \
+                 UNION ALL SELECT n.tableoid, n.oid, 0, NULL, n.nspacl, n.nspowner FROM pg_catalog.pg_namespace n \
+                  WHERE n.nspacl IS NOT NULL \
+               ) x LEFT JOIN LATERAL pg_catalog.aclexplode(x.acl) WITH ORDINALITY \
+                   e(grantor, grantee, privilege_type, is_grantable, ord) ON true \
+              ORDER BY x.cat, x.oid, x.sub, e.ord",
+            &[],
+        )
+        .await
+        .map_err(db_err("reading privileges"))?;
+    // Group rows by (object, column), keeping the ACL order.
+    let mut acls: Vec<(usize, Option<String>, String, Vec<Grant>)> = Vec::new();
+    for row in rows {
+        let Some(&i) = by_ref.get(&(row.get(0), row.get(1))) else { continue };
+        let column: Option<String> = row.get(2);
+        let owner: String = row.get(3);
+        let same = acls.last().is_some_and(|(j, c, ..)| *j == i && *c == column);
+        if !same {
+            acls.push((i, column.clone(), owner, Vec::new()));
+        }
+        if let (Some(grantor), Some(grantee), Some(privilege)) = (
+            row.get::<_, Option<String>>(4),
+            row.get::<_, Option<String>>(5),
+            row.get::<_, Option<String>>(6),
+        ) && let Some(last) = acls.last_mut()
+        {
+            roles.insert(grantor.clone());
+            if grantee != "PUBLIC" {
+                roles.insert(grantee.clone());
+            }
+            last.3.push(Grant {
+                grantor,
+                grantee,
+                privilege,
+                grantable: row.get::<_, Option<bool>>(7) == Some(true),
+            });
+        }
+    }
+    for (i, column, owner, list) in acls {
+        let object = &mut objects[i];
+        let Some(target) = &object.target else { continue };
+        let Some(keyword) = grant_keyword(&target.keyword) else { continue };
+        let on = format!("{keyword} {}", target.identity);
+        if column.is_none() {
+            object.grants.push(format!("REVOKE ALL ON {on} FROM PUBLIC;"));
+            object.grants.push(format!("REVOKE ALL ON {on} FROM {};", quote_ident(&owner)));
+        }
+        let statements = grant_statements(&on, column.as_deref(), &owner, &list);
+        object.grants.extend(statements);
+    }
+    Ok(())
+}
+
+async fn default_privileges(
+    scope: &Scope<'_>,
+    roles: &mut BTreeSet<String>,
+) -> Result<Vec<(Option<String>, String)>> {
+    let rows = scope
+        .client
+        .query(
+            "SELECT d.oid, pg_catalog.pg_get_userbyid(d.defaclrole), n.nspname, \
+                    CASE d.defaclobjtype WHEN 'r' THEN 'TABLES' WHEN 'S' THEN 'SEQUENCES' WHEN 'f' THEN 'FUNCTIONS' \
+                                         WHEN 'T' THEN 'TYPES' ELSE 'SCHEMAS' END, \
+                    pg_catalog.pg_get_userbyid(e.grantor), \
+                    CASE WHEN e.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(e.grantee) END, \
+                    e.privilege_type, e.is_grantable \
+               FROM pg_catalog.pg_default_acl d LEFT JOIN pg_catalog.pg_namespace n ON n.oid = d.defaclnamespace \
+               LEFT JOIN LATERAL pg_catalog.aclexplode(d.defaclacl) WITH ORDINALITY \
+                    e(grantor, grantee, privilege_type, is_grantable, ord) ON true \
+              WHERE (d.defaclnamespace = 0 AND $2) OR n.nspname = ANY($1) \
+              ORDER BY d.oid, e.ord",
+            &[&scope.schemas, &scope.whole_database],
+        )
+        .await
+        .map_err(db_err("reading default privileges"))?;
+    /// One `pg_default_acl` row: its OID, role, schema, object kind and grants.
+    struct Entry {
+        oid: u32,
+        role: String,
+        schema: Option<String>,
+        objects: String,
+        grants: Vec<Grant>,
+    }
+    let mut entries: Vec<Entry> = Vec::new();
+    for row in rows {
+        let oid: u32 = row.get(0);
+        if entries.last().is_none_or(|e| e.oid != oid) {
+            entries.push(Entry {
+                oid,
+                role: row.get(1),
+                schema: row.get(2),
+                objects: row.get(3),
+                grants: Vec::new(),
+            });
+        }
+        if let (Some(grantor), Some(grantee), Some(privilege)) = (
+            row.get::<_, Option<String>>(4),
+            row.get::<_, Option<String>>(5),
+            row.get::<_, Option<String>>(6),
+        ) && let Some(last) = entries.last_mut()
+        {
+            if grantee != "PUBLIC" {
+                roles.insert(grantee.clone());
+            }
+            last.grants.push(Grant {
+                grantor,
+                grantee,
+                privilege,
+                grantable: row.get::<_, Option<bool>>(7) == Some(true),
+            });
+        }
+    }
+    let mut out = Vec::new();
+    for Entry { role, schema, objects, grants: list, .. } in entries {
+        roles.insert(role.clone());
+        let prefix = format!(
+            "ALTER DEFAULT PRIVILEGES FOR ROLE {}{}",
+            quote_ident(&role),
+            schema.as_ref().map(|s| format!(" IN SCHEMA {}", quote_ident(s))).unwrap_or_default()
+        );
+        if schema.is_none() {
+            // Global entries replace the built-in defaults.
+            out.push((None, format!("{prefix} REVOKE ALL ON {objects} FROM PUBLIC;")));
+            out.push((
+                None,
+                format!("{prefix} REVOKE ALL ON {objects} FROM {};", quote_ident(&role)),
+            ));
+        }
+        // Default privileges have no grantor of their own: every grant is the role's.
+        let list: Vec<Grant> =
+            list.into_iter().map(|g| Grant { grantor: role.clone(), ..g }).collect();
+        for grant in grant_statements(&objects, None, &role, &list) {
+            let statement = grant.replacen("GRANT ", &format!("{prefix} GRANT "), 1);
+            out.push((schema.clone(), statement));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(grantor: &str, grantee: &str, privilege: &str, grantable: bool) -> Grant {
+        Grant {
+            grantor: grantor.into(),
+            grantee: grantee.into(),
+            privilege: privilege.into(),
+            grantable,
+        }
+    }
+
+    #[test]
+    fn grants_group_by_grantee_and_keep_the_acl_order() {
+        let acl = [
+            grant("own", "own", "SELECT", false),
+            grant("own", "own", "INSERT", false),
+            grant("own", "PUBLIC", "SELECT", false),
+            grant("own", "r w", "SELECT", true),
+            grant("other", "x", "UPDATE", false),
+        ];
+        let got = grant_statements("TABLE s.t", None, "own", &acl);
+        assert_eq!(
+            got,
+            [
+                "GRANT SELECT, INSERT ON TABLE s.t TO \"own\";",
+                "GRANT SELECT ON TABLE s.t TO PUBLIC;",
+                "GRANT SELECT ON TABLE s.t TO \"r w\" WITH GRANT OPTION;",
+                "SET SESSION AUTHORIZATION \"other\";\nGRANT UPDATE ON TABLE s.t TO \"x\";\nRESET SESSION AUTHORIZATION;",
+            ]
+        );
+    }
+
+    #[test]
+    fn column_grants_name_their_column() {
+        let acl = [grant("o", "r", "SELECT", false), grant("o", "r", "UPDATE", false)];
+        let got = grant_statements("TABLE s.t", Some("\"c\""), "o", &acl);
+        assert_eq!(got, ["GRANT SELECT (\"c\"), UPDATE (\"c\") ON TABLE s.t TO \"r\";"]);
+    }
+}
