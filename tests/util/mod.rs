@@ -211,8 +211,22 @@ pub fn schema_dump(db: &str) -> String {
 
 /// [`schema_dump`] with more pg_dump options (e.g. `-n sales`).
 pub fn schema_dump_with(db: &str, options: &[&str]) -> String {
+    pg_dump_schema(db, &["--no-owner", "--no-privileges"], options)
+}
+
+/// `pg_dump --schema-only` of `db` *with* owners and privileges (`ALTER ... OWNER TO`, `GRANT`,
+/// `REVOKE`, `ALTER DEFAULT PRIVILEGES`), filtered like [`schema_dump`].
+pub fn full_schema_dump(db: &str) -> String {
+    pg_dump_schema(db, &[], &[])
+}
+
+/// `pg_dump --schema-only` of `db` with `flags` and then `options`, without the header comments
+/// and the random `\restrict` keys.
+fn pg_dump_schema(db: &str, flags: &[&str], options: &[&str]) -> String {
     let out = Command::new("pg_dump")
-        .args(["--schema-only", "--no-owner", "--no-privileges", "-d", &pg_url(db)])
+        .args(["--schema-only"])
+        .args(flags)
+        .args(["-d", &pg_url(db)])
         .args(options)
         .output()
         .expect("running pg_dump");

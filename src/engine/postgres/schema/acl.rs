@@ -82,8 +82,9 @@ async fn comments(
                                    ELSE pg_catalog.format('CONSTRAINT %I ON %s', c.conname, c.conrelid::pg_catalog.regclass) END \
                               FROM pg_catalog.pg_constraint c WHERE c.oid = d.objoid) \
                          WHEN d.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass THEN \
-                           (SELECT 'INDEX ' || d.objoid::pg_catalog.regclass::pg_catalog.text FROM pg_catalog.pg_class i \
-                             WHERE i.oid = d.objoid AND i.relkind IN ('i', 'I')) \
+                           (SELECT CASE WHEN i.relkind = 'S' THEN 'SEQUENCE ' ELSE 'INDEX ' END \
+                                   || d.objoid::pg_catalog.regclass::pg_catalog.text FROM pg_catalog.pg_class i \
+                             WHERE i.oid = d.objoid AND i.relkind IN ('i', 'I', 'S')) \
                     END \
                FROM pg_catalog.pg_description d \
               WHERE d.objoid >= 16384 OR d.classoid = 'pg_catalog.pg_namespace'::pg_catalog.regclass \
@@ -169,18 +170,19 @@ async fn grants(
         .query(
             "SELECT x.cat, x.oid, x.col, pg_catalog.pg_get_userbyid(x.owner), pg_catalog.pg_get_userbyid(e.grantor), \
                     CASE WHEN e.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(e.grantee) END, \
-                    e.privilege_type, e.is_grantable \
+                    e.privilege_type, e.is_grantable, x.seq \
                FROM ( \
-                 SELECT c.tableoid AS cat, c.oid, 0 AS sub, NULL::text AS col, c.relacl AS acl, c.relowner AS owner \
+                 SELECT c.tableoid AS cat, c.oid, 0 AS sub, NULL::text AS col, c.relacl AS acl, c.relowner AS owner, \
+                        CASE WHEN c.relkind = 'S' THEN 'SEQUENCE ' || c.oid::pg_catalog.regclass::pg_catalog.text END AS seq \
                    FROM pg_catalog.pg_class c WHERE c.relacl IS NOT NULL AND c.oid >= 16384 \
-                 UNION ALL SELECT c.tableoid, a.attrelid, a.attnum, pg_catalog.quote_ident(a.attname), a.attacl, c.relowner \
+                 UNION ALL SELECT c.tableoid, a.attrelid, a.attnum, pg_catalog.quote_ident(a.attname), a.attacl, c.relowner, NULL \
                    FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
                   WHERE a.attacl IS NOT NULL AND a.attrelid >= 16384 \
-                 UNION ALL SELECT p.tableoid, p.oid, 0, NULL, p.proacl, p.proowner FROM pg_catalog.pg_proc p \
+                 UNION ALL SELECT p.tableoid, p.oid, 0, NULL, p.proacl, p.proowner, NULL FROM pg_catalog.pg_proc p \
                   WHERE p.proacl IS NOT NULL AND p.oid >= 16384 \
-                 UNION ALL SELECT t.tableoid, t.oid, 0, NULL, t.typacl, t.typowner FROM pg_catalog.pg_type t \
+                 UNION ALL SELECT t.tableoid, t.oid, 0, NULL, t.typacl, t.typowner, NULL FROM pg_catalog.pg_type t \
                   WHERE t.typacl IS NOT NULL AND t.oid >= 16384 \
-                 UNION ALL SELECT n.tableoid, n.oid, 0, NULL, n.nspacl, n.nspowner FROM pg_catalog.pg_namespace n \
+                 UNION ALL SELECT n.tableoid, n.oid, 0, NULL, n.nspacl, n.nspowner, NULL FROM pg_catalog.pg_namespace n \
                   WHERE n.nspacl IS NOT NULL \
                ) x LEFT JOIN LATERAL pg_catalog.aclexplode(x.acl) WITH ORDINALITY \
                    e(grantor, grantee, privilege_type, is_grantable, ord) ON true \
@@ -189,15 +191,28 @@ async fn grants(
         )
         .await
         .map_err(db_err("reading privileges"))?;
-    // Group rows by (object, column), keeping the ACL order.
-    let mut acls: Vec<(usize, Option<String>, String, Vec<Grant>)> = Vec::new();
+    // Group rows by object and column, keeping the ACL order.
+    struct Acl {
+        object: usize,
+        /// Set for the identity sequence of a table: the ACL is the sequence's.
+        on: Option<String>,
+        column: Option<String>,
+        owner: String,
+        grants: Vec<Grant>,
+    }
+    let mut acls: Vec<Acl> = Vec::new();
     for row in rows {
-        let Some(&i) = by_ref.get(&(row.get(0), row.get(1))) else { continue };
+        let reference: Ref = (row.get(0), row.get(1));
+        let Some(&i) = by_ref.get(&reference) else { continue };
+        let on = match row.get::<_, Option<String>>(8) {
+            Some(sequence) if objects[i].refs.first() != Some(&reference) => Some(sequence),
+            _ if objects[i].refs.first() != Some(&reference) => continue,
+            _ => None,
+        };
         let column: Option<String> = row.get(2);
-        let owner: String = row.get(3);
-        let same = acls.last().is_some_and(|(j, c, ..)| *j == i && *c == column);
+        let same = acls.last().is_some_and(|a| a.object == i && a.column == column && a.on == on);
         if !same {
-            acls.push((i, column.clone(), owner, Vec::new()));
+            acls.push(Acl { object: i, on, column, owner: row.get(3), grants: Vec::new() });
         }
         if let (Some(grantor), Some(grantee), Some(privilege)) = (
             row.get::<_, Option<String>>(4),
@@ -209,7 +224,7 @@ async fn grants(
             if grantee != "PUBLIC" {
                 roles.insert(grantee.clone());
             }
-            last.3.push(Grant {
+            last.grants.push(Grant {
                 grantor,
                 grantee,
                 privilege,
@@ -217,11 +232,11 @@ async fn grants(
             });
         }
     }
-    for (i, column, owner, list) in acls {
-        let object = &mut objects[i];
+    for Acl { object, on, column, owner, grants: list } in acls {
+        let object = &mut objects[object];
         let Some(target) = &object.target else { continue };
         let Some(keyword) = grant_keyword(&target.keyword) else { continue };
-        let on = format!("{keyword} {}", target.identity);
+        let on = on.unwrap_or_else(|| format!("{keyword} {}", target.identity));
         if column.is_none() {
             object.grants.push(format!("REVOKE ALL ON {on} FROM PUBLIC;"));
             object.grants.push(format!("REVOKE ALL ON {on} FROM {};", quote_ident(&owner)));

@@ -97,7 +97,10 @@ pub(super) async fn indexes(scope: &Scope<'_>) -> Result<Found> {
                    JOIN pg_catalog.pg_class p ON p.oid = h.inhparent JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace \
                   WHERE h.inhrelid = i.indexrelid), \
                 (SELECT h.inhparent FROM pg_catalog.pg_inherits h WHERE h.inhrelid = i.indexrelid), \
-                tn.nspname, t.relname, t.relkind::text \
+                tn.nspname, t.relname, t.relkind::text, \
+                (SELECT pg_catalog.string_agg(pg_catalog.format('ALTER INDEX %I.%I ALTER COLUMN %s SET STATISTICS %s;', \
+                          n.nspname, ic.relname, a.attnum, a.attstattarget), E'\\n' ORDER BY a.attnum) \
+                   FROM pg_catalog.pg_attribute a WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0) \
            FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid \
            JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace \
            JOIN pg_catalog.pg_class t ON t.oid = i.indrelid JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace \
@@ -139,6 +142,11 @@ pub(super) async fn indexes(scope: &Scope<'_>) -> Result<Found> {
             object.deps.push(reference);
             found.objects.push(object);
         };
+        if let Some(statistics) = row.get::<_, Option<String>>(15) {
+            for statement in statistics.lines() {
+                follow(statement.to_string(), priority::INDEX);
+            }
+        }
         if row.get::<_, bool>(7) {
             follow(
                 format!("ALTER TABLE {only}{table_ident} CLUSTER ON {};", quote_ident(&name)),

@@ -55,17 +55,24 @@ pub(super) async fn sequences(scope: &Scope<'_>) -> Result<(Vec<(String, String)
             }
             continue;
         }
-        let mut object = Object::new(reference, Phase::Pre, priority::TABLE, Some(&schema), &name)
-            .sql(row.get::<_, String>(5))
-            .target("SEQUENCE", qualified(&schema, &name))
-            .owned_by(row.get(4));
+        found.objects.push(
+            Object::new(reference, Phase::Pre, priority::TABLE, Some(&schema), &name)
+                .sql(row.get::<_, String>(5))
+                .target("SEQUENCE", qualified(&schema, &name))
+                .owned_by(row.get(4)),
+        );
+        // OWNED BY needs the sequence's owner set first (it must be the table's), so it is an
+        // object of its own, after the sequence and its ALTER OWNER.
         if let (Some(owner), Some(stmt)) =
             (row.get::<_, Option<Oid>>(6), row.get::<_, Option<String>>(7))
             && scope.tables.contains_key(&owner)
         {
-            object.statements.push(stmt);
+            let mut owned_by =
+                Object::unnamed(Phase::Pre, priority::TABLE, Some(&schema), &name).sql(stmt);
+            owned_by.deps.push(reference);
+            owned_by.deps.push((reference.0, owner));
+            found.objects.push(owned_by);
         }
-        found.objects.push(object);
         names.push((schema, name));
     }
     Ok((names, found))
@@ -145,7 +152,7 @@ pub(super) async fn tables(scope: &Scope<'_>) -> Result<Found> {
             follow_ups.extend(column.follow_ups);
             if of_type.is_some() {
                 if column.own_not_null {
-                    items.push(format!("{} WITH OPTIONS NOT NULL", column.definition));
+                    items.push(format!("{} WITH OPTIONS NOT NULL", column.name));
                 }
             } else if partition || column.local {
                 items.push(column.definition.clone());

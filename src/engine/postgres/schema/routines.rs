@@ -18,6 +18,8 @@ pub(super) async fn functions(scope: &Scope<'_>) -> Result<Found> {
                 p.prokind = 'p' \
            FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
           WHERE p.prokind IN ('f', 'p', 'w') AND n.nspname = ANY($1) AND {} \
+            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = p.tableoid \
+                            AND d.objid = p.oid AND d.deptype = 'i') \
           ORDER BY n.nspname, p.proname, 7",
         not_member("pg_proc", "p.oid")
     );
