@@ -172,12 +172,35 @@ pub struct SequenceValue {
     pub is_called: bool,
 }
 
+/// What a restore needs in the target cluster before it changes anything.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Requires {
+    /// Roles every restore needs (those named by row-level security policies).
     #[serde(default)]
     pub roles: Vec<String>,
+    /// Roles that own objects: not needed by a restore with `--no-owner`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owner_roles: Vec<String>,
+    /// Roles named by privileges (grantees, grantors, default privileges): not needed by a
+    /// restore with `--no-privileges`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub privilege_roles: Vec<String>,
     #[serde(default)]
     pub extensions: Vec<Extension>,
+}
+
+impl Requires {
+    /// The roles a restore needs, given what it leaves out; sorted, each once.
+    pub fn roles_needed(&self, no_owner: bool, no_privileges: bool) -> Vec<String> {
+        let mut roles: std::collections::BTreeSet<&String> = self.roles.iter().collect();
+        if !no_owner {
+            roles.extend(&self.owner_roles);
+        }
+        if !no_privileges {
+            roles.extend(&self.privilege_roles);
+        }
+        roles.into_iter().cloned().collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -286,6 +309,20 @@ impl Manifest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_restore_needs_owners_and_grantees_only_if_it_keeps_them() {
+        let requires = Requires {
+            roles: vec!["policy_role".into()],
+            owner_roles: vec!["owner".into(), "both".into()],
+            privilege_roles: vec!["both".into(), "reader".into()],
+            extensions: Vec::new(),
+        };
+        assert_eq!(requires.roles_needed(false, false), ["both", "owner", "policy_role", "reader"]);
+        assert_eq!(requires.roles_needed(true, false), ["both", "policy_role", "reader"]);
+        assert_eq!(requires.roles_needed(false, true), ["both", "owner", "policy_role"]);
+        assert_eq!(requires.roles_needed(true, true), ["policy_role"]);
+    }
 
     pub(crate) fn sample() -> Manifest {
         let t = "2026-11-25T21:04:54Z".parse().unwrap();

@@ -276,7 +276,13 @@ async fn apply(
     store: &Arc<dyn Store>,
     observer: Arc<dyn Observer>,
 ) -> Result<u64> {
-    target.preflight(&manifest.options.schemas, &manifest.requires, plan.replace).await?;
+    let requires = crate::manifest::Requires {
+        roles: manifest.requires.roles_needed(plan.no_owner, plan.no_privileges),
+        owner_roles: Vec::new(),
+        privilege_roles: Vec::new(),
+        extensions: manifest.requires.extensions.clone(),
+    };
+    target.preflight(&manifest.options.schemas, &requires, plan.replace).await?;
     tracing::info!(backup_id = %manifest.backup_id, target = %plan.target, "restore started");
     for (section, key, sql) in scripts {
         if *section == Section::PreData {

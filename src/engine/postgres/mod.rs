@@ -284,7 +284,12 @@ impl Source for PostgresSource {
             schemas,
             tables: catalog.tables.iter().map(|t| t.spec.clone()).collect(),
             scripts: generated.scripts,
-            requires: Requires { roles: generated.roles, extensions: generated.extensions },
+            requires: Requires {
+                roles: generated.roles.always,
+                owner_roles: generated.roles.owners,
+                privilege_roles: generated.roles.privileges,
+                extensions: generated.extensions,
+            },
             skipped,
         })
     }

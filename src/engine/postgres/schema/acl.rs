@@ -16,8 +16,19 @@ use crate::error::Result;
 pub(super) struct Extra {
     /// `ALTER DEFAULT PRIVILEGES` statements, with their schema (none: global).
     pub default_privileges: Vec<(Option<String>, String)>,
-    /// Every role the scripts name.
-    pub roles: BTreeSet<String>,
+    pub roles: Roles,
+}
+
+/// The roles the scripts name, by what names them (a restore that leaves out owners or
+/// privileges does not need theirs).
+#[derive(Debug, Default)]
+pub(in crate::engine::postgres) struct Roles {
+    /// Named by statements every restore runs (policies' `TO`).
+    pub always: Vec<String>,
+    /// Named by `ALTER ... OWNER TO`.
+    pub owners: Vec<String>,
+    /// Named by GRANT, REVOKE and default privileges.
+    pub privileges: Vec<String>,
 }
 
 /// The keyword of `GRANT ... ON <keyword>` for an object's target keyword.
@@ -45,9 +56,10 @@ pub(super) async fn decorate(scope: &Scope<'_>, objects: &mut [Object]) -> Resul
             by_ref.entry(*r).or_insert(i);
         }
     }
-    let mut roles = BTreeSet::new();
+    let (mut always, mut owners, mut privileges) =
+        (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
     for object in objects.iter_mut() {
-        roles.extend(object.roles.iter().cloned());
+        always.extend(object.roles.iter().cloned());
         if let (Some(target), Some(owner)) = (&object.target, &object.owner) {
             object.owner_sql = Some(format!(
                 "ALTER {} {} OWNER TO {};",
@@ -55,12 +67,17 @@ pub(super) async fn decorate(scope: &Scope<'_>, objects: &mut [Object]) -> Resul
                 target.identity,
                 quote_ident(owner)
             ));
-            roles.insert(owner.clone());
+            owners.insert(owner.clone());
         }
     }
     comments(scope, objects, &by_ref).await?;
-    grants(scope, objects, &by_ref, &mut roles).await?;
-    let default_privileges = default_privileges(scope, &mut roles).await?;
+    grants(scope, objects, &by_ref, &mut privileges).await?;
+    let default_privileges = default_privileges(scope, &mut privileges).await?;
+    let roles = Roles {
+        always: always.into_iter().collect(),
+        owners: owners.into_iter().collect(),
+        privileges: privileges.into_iter().collect(),
+    };
     Ok(Extra { default_privileges, roles })
 }
 
@@ -238,6 +255,7 @@ async fn grants(
         let Some(keyword) = grant_keyword(&target.keyword) else { continue };
         let on = on.unwrap_or_else(|| format!("{keyword} {}", target.identity));
         if column.is_none() {
+            roles.insert(owner.clone());
             object.grants.push(format!("REVOKE ALL ON {on} FROM PUBLIC;"));
             object.grants.push(format!("REVOKE ALL ON {on} FROM {};", quote_ident(&owner)));
         }

@@ -10,7 +10,7 @@
 //! type priorities breaking ties. Whatever in the selected schemas no collector claimed is
 //! reported as unsupported, never silently left out.
 
-mod acl;
+pub(super) mod acl;
 mod keys;
 mod order;
 mod relations;
@@ -204,7 +204,7 @@ pub(super) struct Catalog {
 pub(super) struct Generated {
     pub scripts: Vec<SchemaScript>,
     pub extensions: Vec<Extension>,
-    pub roles: Vec<String>,
+    pub roles: acl::Roles,
     pub sequences: Vec<(String, String)>,
     pub unsupported: Vec<String>,
     /// Objects deliberately left out because of the selection (e.g. a foreign key to an
@@ -425,7 +425,7 @@ pub(super) async fn generate(
     Ok(Generated {
         scripts: vec![pre.finish(Section::PreData), post.finish(Section::PostData)],
         extensions,
-        roles: extra.roles.into_iter().collect(),
+        roles: extra.roles,
         sequences,
         unsupported,
         skipped,
