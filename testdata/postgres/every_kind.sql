@@ -663,6 +663,22 @@ CREATE PUBLICATION sdfix_pub_app
 ALTER PUBLICATION sdfix_pub_app OWNER TO sdfix_owner;
 CREATE PUBLICATION sdfix_pub_audit FOR TABLES IN SCHEMA audit;
 
+-- Dependency cycles pg_dump has to repair --------------------------------------------------------
+-- Two views that read each other (restored through a placeholder view), and a CHECK calling a
+-- SQL-standard function whose body reads the same table.
+CREATE VIEW app.cycle_a AS SELECT 1 AS id, 'a'::text COLLATE "C" AS label;
+CREATE VIEW app.cycle_b AS SELECT id, label FROM app.cycle_a;
+CREATE OR REPLACE VIEW app.cycle_a AS
+    SELECT 1 AS id, 'a'::text COLLATE "C" AS label
+    UNION ALL SELECT id, label FROM app.cycle_b WHERE false;
+CREATE TABLE app.quota (n integer NOT NULL);
+CREATE FUNCTION app.within_quota(v integer) RETURNS boolean LANGUAGE sql
+BEGIN ATOMIC
+    SELECT v <= coalesce((SELECT max(q.n) FROM app.quota q), 0) + 100;
+END;
+ALTER TABLE app.quota ADD CONSTRAINT quota_n_within CHECK (app.within_quota(n));
+INSERT INTO app.quota VALUES (5), (50);
+
 ---------------------------------------------------------------------------------------------------
 -- Ownership changes and privileges
 ---------------------------------------------------------------------------------------------------

@@ -103,6 +103,9 @@ pub(super) struct Object {
     pub owner: Option<String>,
     /// Roles the statements name besides the owner (a policy's `TO`).
     pub roles: Vec<String>,
+    /// A view's stand-in (`SELECT NULL::type AS column, ...`), created when the view is part of
+    /// a dependency cycle; its statements then run as `CREATE OR REPLACE`.
+    pub placeholder: Option<String>,
     /// Dependencies pg_depend does not record (an ATTACH on its two tables).
     pub deps: Vec<Ref>,
     /// `ALTER ... OWNER TO`, comments and privileges, filled in by `acl`.
@@ -130,6 +133,7 @@ impl Object {
             target: None,
             owner: None,
             roles: Vec::new(),
+            placeholder: None,
             deps: Vec::new(),
             owner_sql: None,
             comments: Vec::new(),
@@ -373,7 +377,7 @@ pub(super) async fn generate(
     let mut post = ScriptWriter::default();
     let mut grants = Vec::new();
     let mut last = Vec::new();
-    for &i in &sorted {
+    for &(i, step) in &sorted {
         let object = &objects[i];
         let schema = object.schema.as_deref();
         let script = match object.phase {
@@ -385,8 +389,22 @@ pub(super) async fn generate(
             }
         };
         let table = object.table.as_ref().map(|(s, n)| (s.as_str(), n.as_str()));
-        for statement in &object.statements {
-            script.push_entry(Kind::Create, table, schema, statement);
+        match (step, &object.placeholder) {
+            (order::Step::Placeholder, Some(placeholder)) => {
+                script.push_entry(Kind::Create, table, schema, placeholder);
+                continue;
+            }
+            (order::Step::Replace, _) => {
+                for statement in &object.statements {
+                    let replace = statement.replacen("CREATE VIEW", "CREATE OR REPLACE VIEW", 1);
+                    script.push_entry(Kind::Create, table, schema, &replace);
+                }
+            }
+            _ => {
+                for statement in &object.statements {
+                    script.push_entry(Kind::Create, table, schema, statement);
+                }
+            }
         }
         if let Some(owner) = &object.owner_sql {
             script.push_entry(Kind::Owner, table, schema, owner);

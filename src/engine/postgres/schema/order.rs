@@ -78,9 +78,20 @@ pub(super) async fn dependencies(client: &Client, objects: &[Object]) -> Result<
     Ok(edges)
 }
 
+/// How an object appears in the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Step {
+    /// All of it.
+    Whole,
+    /// Its placeholder only, to break a cycle; [`Step::Replace`] follows.
+    Placeholder,
+    /// Its statements, replacing the placeholder.
+    Replace,
+}
+
 /// Settle each object's section against its dependencies, then sort: the indexes of `objects`
-/// in restore order.
-pub(super) fn sort(objects: &mut [Object], edges: &Edges) -> Vec<usize> {
+/// in restore order, each with what of it runs there.
+pub(super) fn sort(objects: &mut [Object], edges: &Edges) -> Vec<(usize, Step)> {
     settle_sections(objects, edges);
     let mut waiting_on: Vec<usize> = edges.iter().map(Vec::len).collect();
     let mut needed_by: Vec<Vec<usize>> = vec![Vec::new(); objects.len()];
@@ -95,34 +106,54 @@ pub(super) fn sort(objects: &mut [Object], edges: &Edges) -> Vec<usize> {
     };
     let mut ready: BinaryHeap<_> =
         (0..objects.len()).filter(|&i| waiting_on[i] == 0).map(key).collect();
+    // `provided`: dependents may follow (the object or its placeholder exists).
+    let mut provided = vec![false; objects.len()];
     let mut done = vec![false; objects.len()];
     let mut order = Vec::with_capacity(objects.len());
-    while order.len() < objects.len() {
-        let next = match ready.pop() {
-            Some(Reverse((.., i))) => i,
-            None => {
-                // A cycle: take the first remaining object in the tie-break order.
-                let Some(i) = (0..objects.len()).filter(|&i| !done[i]).min_by_key(|&i| key(i).0)
-                else {
-                    break;
-                };
-                tracing::warn!(object = %objects[i].name, "dependency cycle broken here");
-                waiting_on[i] = 0;
-                i
-            }
-        };
-        if done[next] {
-            continue;
-        }
-        done[next] = true;
-        order.push(next);
-        for &n in &needed_by[next] {
-            if !done[n] {
-                waiting_on[n] = waiting_on[n].saturating_sub(1);
+    let release = |i: usize, waiting_on: &mut [usize], ready: &mut BinaryHeap<_>| {
+        for &n in &needed_by[i] {
+            if waiting_on[n] > 0 {
+                waiting_on[n] -= 1;
                 if waiting_on[n] == 0 {
                     ready.push(key(n));
                 }
             }
+        }
+    };
+    while done.iter().any(|d| !d) {
+        if let Some(Reverse((.., i))) = ready.pop() {
+            if done[i] {
+                continue;
+            }
+            done[i] = true;
+            if provided[i] {
+                order.push((i, Step::Replace));
+            } else {
+                provided[i] = true;
+                order.push((i, Step::Whole));
+                release(i, &mut waiting_on, &mut ready);
+            }
+            continue;
+        }
+        // A cycle. Prefer standing in for a view with a placeholder, as pg_dump does; else
+        // take the first remaining object in the tie-break order.
+        let remaining = (0..objects.len()).filter(|&i| !done[i] && !provided[i]);
+        let Some(i) = remaining
+            .clone()
+            .filter(|&i| objects[i].placeholder.is_some())
+            .min_by_key(|&i| key(i).0)
+            .or_else(|| remaining.min_by_key(|&i| key(i).0))
+        else {
+            break;
+        };
+        if objects[i].placeholder.is_some() {
+            provided[i] = true;
+            order.push((i, Step::Placeholder));
+            release(i, &mut waiting_on, &mut ready);
+        } else {
+            tracing::warn!(object = %objects[i].name, "dependency cycle broken here");
+            waiting_on[i] = 0;
+            ready.push(key(i));
         }
     }
     order
@@ -173,8 +204,15 @@ mod tests {
         Object::new((1, name.len() as Oid), phase, priority, Some("s"), name)
     }
 
-    fn names(objects: &[Object], order: &[usize]) -> Vec<String> {
-        order.iter().map(|&i| objects[i].name.clone()).collect()
+    fn names(objects: &[Object], order: &[(usize, Step)]) -> Vec<String> {
+        order
+            .iter()
+            .map(|&(i, step)| match step {
+                Step::Whole => objects[i].name.clone(),
+                Step::Placeholder => format!("{} (placeholder)", objects[i].name),
+                Step::Replace => format!("{} (replace)", objects[i].name),
+            })
+            .collect()
     }
 
     #[test]
@@ -219,6 +257,20 @@ mod tests {
         objects[1].table = Some(("s".into(), "t".into()));
         sort(&mut objects, &vec![vec![], vec![0]]);
         assert_eq!(objects[1].table, None);
+    }
+
+    #[test]
+    fn a_view_cycle_goes_through_a_placeholder() {
+        // v1 -> v2 -> v1, and t needs v1.
+        let mut objects = vec![
+            object("v1", Phase::Pre, 20),
+            object("v2", Phase::Pre, 20),
+            object("t", Phase::Pre, 20),
+        ];
+        objects[0].placeholder = Some("CREATE VIEW v1 AS SELECT NULL::int AS a;".into());
+        objects[1].placeholder = Some("CREATE VIEW v2 AS SELECT NULL::int AS a;".into());
+        let order = sort(&mut objects, &vec![vec![1], vec![0], vec![0]]);
+        assert_eq!(names(&objects, &order), ["v1 (placeholder)", "t", "v2", "v1 (replace)"]);
     }
 
     #[test]

@@ -112,7 +112,8 @@ pub(super) async fn tables(scope: &Scope<'_>) -> Result<Found> {
                     (SELECT am.amname FROM pg_catalog.pg_am am WHERE am.oid = c.relam AND am.amname <> 'heap'), \
                     c.relreplident::text, c.relrowsecurity, c.relforcerowsecurity, \
                     'pg_catalog.pg_type'::pg_catalog.regclass::oid, c.reltype, \
-                    (SELECT t.typarray FROM pg_catalog.pg_type t WHERE t.oid = c.reltype) \
+                    (SELECT t.typarray FROM pg_catalog.pg_type t WHERE t.oid = c.reltype), \
+                    EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid) \
                FROM pg_catalog.pg_class c WHERE c.oid = ANY($1)",
             &[&oids],
         )
@@ -126,6 +127,7 @@ pub(super) async fn tables(scope: &Scope<'_>) -> Result<Found> {
         let oid = reference.1;
         let Some((schema, name)) = scope.table(oid) else { continue };
         let ident = qualified(schema, name);
+        let kind: String = row.get(2);
         let partition: bool = row.get(7);
         let parents: Vec<Oid> = row.get::<_, Option<Vec<Oid>>>(9).unwrap_or_default();
         let of_type: Option<String> = row.get(10);
@@ -163,8 +165,19 @@ pub(super) async fn tables(scope: &Scope<'_>) -> Result<Found> {
                 ));
             }
         }
+        // A table outside any hierarchy gets its checks as separate objects, ordered by their
+        // own dependencies: a check calling a function whose body reads the table (a cycle
+        // with an inline check) then restores, as pg_dump's cycle repair does. In a hierarchy
+        // they stay inline, where inheritance and ATTACH expect them.
+        let plain = kind != "p" && !partition && parents.is_empty() && !row.get::<_, bool>(18);
         for check in checks.remove(&oid).unwrap_or_default() {
-            if partition || check.local {
+            if plain {
+                let mut separate =
+                    Object::new(check.reference, Phase::Pre, priority::ATTRDEF, Some(schema), name)
+                        .sql(format!("ALTER TABLE ONLY {ident} ADD {};", check.definition));
+                separate.deps.push(reference);
+                found.objects.push(separate);
+            } else if partition || check.local {
                 object.refs.push(check.reference);
                 items.push(check.definition);
             } else {

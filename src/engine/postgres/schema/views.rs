@@ -2,7 +2,8 @@
 //!
 //! `check_option` lives in a view's reloptions but is written as a `WITH ... CHECK OPTION`
 //! clause; the other options stay in `WITH (...)`. View column defaults are separate `ALTER
-//! VIEW ... SET DEFAULT` objects. A materialized view is created `WITH NO DATA`; if it was
+//! VIEW ... SET DEFAULT` objects. A view in a dependency cycle is first created as a
+//! placeholder with its columns' names and types, then replaced. A materialized view is created `WITH NO DATA`; if it was
 //! populated, a `REFRESH` runs after everything else (privileges included), in dependency
 //! order between materialized views, as pg_restore does.
 
@@ -22,7 +23,15 @@ pub(super) async fn views(scope: &Scope<'_>) -> Result<Found> {
                 (SELECT am.amname FROM pg_catalog.pg_am am WHERE am.oid = c.relam AND am.amname <> 'heap'), \
                 'pg_catalog.pg_type'::pg_catalog.regclass::oid, c.reltype, \
                 (SELECT t.typarray FROM pg_catalog.pg_type t WHERE t.oid = c.reltype), \
-                r.tableoid, r.oid \
+                r.tableoid, r.oid, \
+                (SELECT pg_catalog.string_agg(pg_catalog.format('NULL::%s%s AS %I', \
+                          pg_catalog.format_type(a.atttypid, a.atttypmod), \
+                          CASE WHEN a.attcollation <> t.typcollation AND a.attcollation <> 0 THEN \
+                            (SELECT pg_catalog.format(' COLLATE %I.%I', con.nspname, co.collname) \
+                               FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace con ON con.oid = co.collnamespace \
+                              WHERE co.oid = a.attcollation) ELSE '' END, a.attname), ', ' ORDER BY a.attnum) \
+                   FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
+                  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) \
            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
            LEFT JOIN pg_catalog.pg_rewrite r ON r.ev_class = c.oid AND r.rulename = '_RETURN' \
           WHERE c.relkind IN ('v', 'm') AND n.nspname = ANY($1) AND {} \
@@ -75,6 +84,11 @@ pub(super) async fn views(scope: &Scope<'_>) -> Result<Found> {
             object = object
                 .sql(format!("CREATE VIEW {ident}{with} AS\n{definition}{check};"))
                 .target("VIEW", ident.clone());
+            // If the view is in a dependency cycle, this stands in for it until the rest of
+            // the cycle exists (pg_dump's dummy view); the definition then replaces it.
+            let columns: Option<String> = row.get(16);
+            object.placeholder =
+                Some(format!("CREATE VIEW {ident} AS\n SELECT {};", columns.unwrap_or_default()));
         }
         found.objects.push(object);
     }
