@@ -213,6 +213,7 @@ PGDIR=""   # set by cmd_up / cmd_down via pg_dir
 pg_pid() { read_pid "$PGDIR/data/postmaster.pid"; }
 pg_answers() { "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PGPORT" -t 2; }
 pg_start() {
+  pg_fixture_extension
   local pid; pid=$(pg_pid)
   if pid_is "$pid" "$PGDIR/data"; then echo "running"; return; fi
   require_free_ports postgres "$PGPORT"
@@ -229,6 +230,16 @@ pg_start() {
     start >"$PGDIR/pg_ctl.log" 2>&1 9>&- || fail_log "postgres failed to start (pg_ctl: $(tail -n1 "$PGDIR/pg_ctl.log"))" "$PGDIR/log"
   STARTED+=(postgres)
   echo "started"
+}
+# The test extension with a configuration table (testdata/postgres/extension) goes into the
+# server's share directory, where CREATE EXTENSION looks for it.
+pg_fixture_extension() {
+  local dir; dir="$("$PGBIN/pg_config" --sharedir)/extension"
+  if [[ -w $dir ]]; then
+    install -m 644 -- "$REPO"/testdata/postgres/extension/* "$dir/"
+  else
+    say "warning: cannot write $dir: the every_kind fixture needs streamdump_fixture installed there (run as root)"
+  fi
 }
 # A throwaway CA and a server certificate for 127.0.0.1/localhost, so the TLS modes (require,
 # verify-full with a CA bundle) are tested against the real server. Made once per state dir.

@@ -347,6 +347,7 @@ async fn dump_table(spec: &TableSpec, stream: RowStream, ctx: &TableContext) -> 
         columns: spec.columns.clone(),
         format: spec.format.clone(),
         encodings: spec.encodings.clone(),
+        filter: spec.filter.clone(),
         rows: chunks.iter().map(|c| c.digest.rows).sum(),
         chunks,
     })

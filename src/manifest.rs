@@ -142,6 +142,11 @@ pub struct Table {
     /// when the format has one encoding.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub encodings: Vec<String>,
+    /// Set when the data holds only the rows this condition selects (an extension's
+    /// configuration table, whose other rows `CREATE EXTENSION` makes): a restore adds them to
+    /// the table and, to undo, deletes only them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
     pub rows: u64,
     pub chunks: Vec<Chunk>,
 }
@@ -370,6 +375,7 @@ mod tests {
                 columns: vec!["id".into(), "note".into()],
                 format: "copy_text".into(),
                 encodings: Vec::new(),
+                filter: None,
                 rows: 3,
                 chunks: vec![Chunk {
                     key: "data/public/orders/000000.copy.zst".into(),

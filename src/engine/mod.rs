@@ -66,6 +66,9 @@ pub struct TableSpec {
     pub column_types: Vec<String>,
     /// On-disk size, used to schedule big tables first.
     pub estimated_bytes: u64,
+    /// Only the rows this SQL condition (`WHERE ...`) selects: an extension's configuration
+    /// table, whose other rows `CREATE EXTENSION` makes.
+    pub filter: Option<String>,
 }
 
 impl TableSpec {

@@ -38,6 +38,10 @@ CREATE SCHEMA ext;
 
 CREATE EXTENSION citext WITH SCHEMA ext;
 CREATE EXTENSION pg_trgm WITH SCHEMA ext;
+-- An extension with a configuration table (testdata/postgres/extension, installed by
+-- scripts/dev.sh): the rows users add to it are data to back up; the extension's own are not.
+CREATE EXTENSION streamdump_fixture WITH SCHEMA ext;
+INSERT INTO ext.settings (key, value) VALUES ('owner', 'sdfix'), ('retention', '30 days');
 
 GRANT USAGE ON SCHEMA ext TO sdfix_owner, sdfix_writer, sdfix_reader;
 GRANT USAGE ON SCHEMA app TO sdfix_reader, sdfix_writer, sdfix_auditor;

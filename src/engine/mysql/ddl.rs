@@ -140,6 +140,7 @@ pub async fn read(
                 let cols = by_table.remove(&(schema.clone(), name.clone())).unwrap_or_default();
                 tables.push(TableSpec {
                     estimated_bytes: super::text(row, 3).and_then(|b| b.parse().ok()).unwrap_or(0),
+                    filter: None,
                     encodings: cols
                         .iter()
                         .map(|(_, t)| Encoding::for_type(t).name().to_string())

@@ -360,7 +360,18 @@ fn copy_columns(columns: &[String]) -> String {
 impl SourceWorker for PostgresWorker {
     async fn copy_out(&mut self, table: &TableSpec) -> Result<RowStream> {
         let name = table.display_name();
-        let sql = if table.columns.is_empty() {
+        let sql = if let Some(filter) = &table.filter {
+            // An extension's configuration table: only the rows its condition selects.
+            let columns = if table.columns.is_empty() {
+                "*".to_string()
+            } else {
+                copy_columns(&table.columns)
+            };
+            format!(
+                "COPY (SELECT {columns} FROM ONLY {} {filter}) TO STDOUT",
+                qualified(&table.schema, &table.name)
+            )
+        } else if table.columns.is_empty() {
             // A table with no columns still has rows; COPY of the bare table writes empty lines.
             format!("COPY {} TO STDOUT", qualified(&table.schema, &table.name))
         } else {
@@ -594,7 +605,12 @@ impl Target for PostgresTarget {
     }
 
     async fn empty_table(&self, table: &Table) -> Result<()> {
-        let sql = format!("TRUNCATE ONLY {}", qualified(&table.schema, &table.name));
+        let name = qualified(&table.schema, &table.name);
+        let sql = match &table.filter {
+            // Only the rows the backup added: the extension's own stay.
+            Some(filter) => format!("DELETE FROM ONLY {name} {filter}"),
+            None => format!("TRUNCATE ONLY {name}"),
+        };
         self.client
             .batch_execute(&sql)
             .await
@@ -635,8 +651,9 @@ impl Loader for PostgresLoader {
         // COPY's own transaction lets COPY FREEZE write its rows frozen and its pages
         // all-visible, so the index builds and ANALYZE that follow, and the first VACUUM, do not
         // rewrite every page to set hint bits. Never with several chunks: the TRUNCATE would
-        // remove the rows other chunks committed.
-        let freeze = table.chunks.len() == 1;
+        // remove the rows other chunks committed, nor into a table that has rows of its own (an
+        // extension's configuration table).
+        let freeze = table.chunks.len() == 1 && table.filter.is_none();
         if freeze {
             tx.batch_execute(&format!("TRUNCATE ONLY {target}"))
                 .await

@@ -319,10 +319,48 @@ pub(super) async fn read_tables(
                 encodings: Vec::new(),
                 column_types: Vec::new(),
                 estimated_bytes: size.max(0) as u64,
+                filter: None,
             },
         });
     }
+    catalog.tables.extend(extension_config_tables(client, schemas).await?);
     Ok(catalog)
+}
+
+/// Configuration tables of the extensions in the selected schemas
+/// (`pg_extension_config_dump`): the rows their condition selects are user data, as pg_dump
+/// dumps them; the tables themselves come with `CREATE EXTENSION`.
+async fn extension_config_tables(client: &Client, schemas: &[String]) -> Result<Vec<CatalogTable>> {
+    let rows = client
+        .query(
+            "SELECT c.oid, n.nspname, c.relname, pg_catalog.pg_relation_size(c.oid), \
+                    coalesce((SELECT pg_catalog.array_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a \
+                      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''), '{}'), \
+                    nullif(x.condition, '') \
+               FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace en ON en.oid = e.extnamespace, \
+                    ROWS FROM (pg_catalog.unnest(e.extconfig), pg_catalog.unnest(e.extcondition)) AS x(config, condition) \
+               JOIN pg_catalog.pg_class c ON c.oid = x.config JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+              WHERE en.nspname = ANY($1) AND c.relkind = 'r' ORDER BY n.nspname, c.relname",
+            &[&schemas],
+        )
+        .await
+        .map_err(db_err("listing extension configuration tables"))?;
+    Ok(rows
+        .iter()
+        .map(|row| CatalogTable {
+            oid: row.get(0),
+            spec: TableSpec {
+                schema: row.get(1),
+                name: row.get(2),
+                columns: row.get(4),
+                format: FORMAT_COPY_TEXT.into(),
+                encodings: Vec::new(),
+                column_types: Vec::new(),
+                estimated_bytes: row.get::<_, i64>(3).max(0) as u64,
+                filter: row.get(5),
+            },
+        })
+        .collect())
 }
 
 pub(super) async fn generate(
