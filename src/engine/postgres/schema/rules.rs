@@ -229,7 +229,9 @@ pub(super) async fn event_triggers(scope: &Scope<'_>) -> Result<Found> {
         "SELECT e.tableoid, e.oid, e.evtname, e.evtevent, pg_catalog.pg_get_userbyid(e.evtowner), \
                 e.evtfoid::pg_catalog.regproc::pg_catalog.text, \
                 (SELECT pg_catalog.string_agg(pg_catalog.quote_literal(t), ', ') FROM pg_catalog.unnest(e.evttags) t), \
-                e.evtenabled::text \
+                e.evtenabled::text, \
+                (SELECT n.nspname FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
+                  WHERE p.oid = e.evtfoid) \
            FROM pg_catalog.pg_event_trigger e WHERE {} ORDER BY e.evtname",
         not_member("pg_event_trigger", "e.oid")
     );
@@ -242,11 +244,13 @@ pub(super) async fn event_triggers(scope: &Scope<'_>) -> Result<Found> {
             .get::<_, Option<String>>(6)
             .map(|t| format!("\n  WHEN TAG IN ({t})"))
             .unwrap_or_default();
+        // Tagged with its function's schema: a restore of other schemas has no function to run.
+        let schema: Option<String> = row.get(8);
         let mut object = Object::new(
             (row.get(0), row.get(1)),
             Phase::Last,
             priority::EVENT_TRIGGER,
-            None,
+            schema.as_deref(),
             &name,
         )
         .sql(format!(
