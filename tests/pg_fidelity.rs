@@ -497,10 +497,13 @@ fn unsupported_objects_fail_the_backup_unless_skipped() {
          CREATE TABLE app.t (id int PRIMARY KEY, note text);
          INSERT INTO app.t VALUES (1, 'one'), (2, 'two');
          CREATE CONVERSION app.sdfix_conv FOR 'UTF8' TO 'LATIN1' FROM pg_catalog.utf8_to_iso8859_1;
-         CREATE OPERATOR FAMILY app.sdfix_opfam USING btree;",
+         CREATE OPERATOR FAMILY app.sdfix_opfam USING btree;
+         CREATE FOREIGN DATA WRAPPER sdfix_fdw;
+         SELECT lo_from_bytea(0, 'a large object');",
     );
     let expected = util::fingerprint(&source);
-    let needles = ["app.sdfix_conv", "app.sdfix_opfam"];
+    // Objects of a schema, and (the backup being of the whole database) of the database.
+    let needles = ["app.sdfix_conv", "app.sdfix_opfam", "sdfix_fdw", "1 large object(s)"];
 
     let (dir, dest) = util::local_dest();
     let url = util::pg_url(&source);

@@ -405,7 +405,10 @@ pub(super) async fn generate(
     claimed.extend(ignored);
     let pg_class = order::pg_class_oid(client).await?;
     claimed.extend(catalog.excluded.iter().map(|&oid| (pg_class, oid)));
-    let unsupported = find_unsupported(client, schemas, &claimed).await?;
+    let mut unsupported = find_unsupported(client, schemas, &claimed).await?;
+    if scope.whole_database {
+        unsupported.extend(find_unsupported_in_database(client).await?);
+    }
 
     let extra = acl::decorate(&scope, &mut objects).await?;
     let edges = order::dependencies(client, &objects).await?;
@@ -486,6 +489,33 @@ pub(super) async fn generate(
         unsupported,
         skipped,
     })
+}
+
+/// Objects of the database itself (not of a schema) that pg_dump would dump in a whole-database
+/// dump and no collector reproduces; large objects and security labels are counted.
+async fn find_unsupported_in_database(client: &Client) -> Result<Vec<String>> {
+    let sql = "SELECT pg_catalog.pg_describe_object(x.cat, x.oid, 0) FROM ( \
+           SELECT 'pg_catalog.pg_foreign_data_wrapper'::pg_catalog.regclass::oid AS cat, oid \
+             FROM pg_catalog.pg_foreign_data_wrapper \
+           UNION ALL SELECT 'pg_catalog.pg_foreign_server'::pg_catalog.regclass::oid, oid FROM pg_catalog.pg_foreign_server \
+           UNION ALL SELECT 'pg_catalog.pg_language'::pg_catalog.regclass::oid, oid FROM pg_catalog.pg_language \
+             WHERE lanispl AND oid >= 16384 \
+           UNION ALL SELECT 'pg_catalog.pg_am'::pg_catalog.regclass::oid, oid FROM pg_catalog.pg_am WHERE oid >= 16384 \
+           UNION ALL SELECT 'pg_catalog.pg_transform'::pg_catalog.regclass::oid, oid FROM pg_catalog.pg_transform \
+           UNION ALL SELECT 'pg_catalog.pg_subscription'::pg_catalog.regclass::oid, oid FROM pg_catalog.pg_subscription \
+             WHERE subdbid = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()) \
+         ) x WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d \
+                WHERE d.classid = x.cat AND d.objid = x.oid AND d.deptype = 'e') \
+         UNION ALL SELECT pg_catalog.count(*) || ' large object(s)' FROM pg_catalog.pg_largeobject_metadata \
+           HAVING pg_catalog.count(*) > 0 \
+         UNION ALL SELECT pg_catalog.count(*) || ' security label(s)' FROM pg_catalog.pg_seclabel \
+           HAVING pg_catalog.count(*) > 0 \
+         ORDER BY 1";
+    let rows = client
+        .query(sql, &[])
+        .await
+        .map_err(db_err("checking for unsupported database objects"))?;
+    Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
 }
 
 /// Every object in the selected schemas that no collector claimed, described by the server
