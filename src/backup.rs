@@ -348,6 +348,7 @@ async fn dump_table(spec: &TableSpec, stream: RowStream, ctx: &TableContext) -> 
         format: spec.format.clone(),
         encodings: spec.encodings.clone(),
         filter: spec.filter.clone(),
+        load_via: spec.load_via.clone(),
         rows: chunks.iter().map(|c| c.digest.rows).sum(),
         chunks,
     })
@@ -416,6 +417,15 @@ async fn dump_chunk(
             let Some(item) = item else { break };
             let item = item?;
             chunk_bytes += item.bytes.len() as u64;
+            if batch.is_empty() && item.bytes.len() >= BATCH_BYTES {
+                // A full batch from the engine goes on as it is, without a copy.
+                ctx.progress.observer.raw_bytes(item.bytes.len() as u64);
+                send(Raw::Data(item.bytes, item.rows)).await?;
+                if chunk_bytes >= ctx.chunk_bytes {
+                    break;
+                }
+                continue;
+            }
             batch.extend_from_slice(&item.bytes);
             batch_rows += item.rows;
             if batch.len() >= BATCH_BYTES {

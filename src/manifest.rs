@@ -147,6 +147,10 @@ pub struct Table {
     /// the table and, to undo, deletes only them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<String>,
+    /// Set when the rows are loaded through the root of the table's partition tree (schema,
+    /// name): it is partitioned by the hash of an enum, which differs between databases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_via: Option<(String, String)>,
     pub rows: u64,
     pub chunks: Vec<Chunk>,
 }
@@ -376,6 +380,7 @@ mod tests {
                 format: "copy_text".into(),
                 encodings: Vec::new(),
                 filter: None,
+                load_via: None,
                 rows: 3,
                 chunks: vec![Chunk {
                     key: "data/public/orders/000000.copy.zst".into(),

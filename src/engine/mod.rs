@@ -12,6 +12,7 @@
 //! the stream ended without error and the row count matches; an error item in the stream (the
 //! verifying decoder's verdict) rolls the chunk back. Engines never see the codec or the store.
 
+pub mod batch;
 pub mod mysql;
 pub mod postgres;
 pub mod script;
@@ -69,6 +70,10 @@ pub struct TableSpec {
     /// Only the rows this SQL condition (`WHERE ...`) selects: an extension's configuration
     /// table, whose other rows `CREATE EXTENSION` makes.
     pub filter: Option<String>,
+    /// Load the rows through this table (schema, name), the root of the partition tree, not
+    /// into the table itself: its partition is a hash of an enum, whose hash changes between
+    /// databases (pg_dump's --load-via-partition-root, which it forces for these too).
+    pub load_via: Option<(String, String)>,
 }
 
 impl TableSpec {

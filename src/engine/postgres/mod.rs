@@ -15,7 +15,6 @@
 mod schema;
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures_util::{SinkExt, StreamExt};
@@ -24,8 +23,7 @@ use tokio_postgres::{Client, NoTls};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{
-    Loader, RawStream, RowBatch, RowStream, Selection, Snapshot, Source, SourceWorker, TableSpec,
-    Target,
+    Loader, RawStream, RowStream, Selection, Snapshot, Source, SourceWorker, TableSpec, Target,
 };
 use crate::error::{Error, Result};
 use crate::manifest::{Consistency, Requires, SequenceValue, SourceInfo, Table};
@@ -397,10 +395,9 @@ impl SourceWorker for PostgresWorker {
             .copy_out(sql.as_str())
             .await
             .map_err(db_err(format!("reading table {name}")))?;
-        let context = Arc::new(format!("reading table {name}"));
-        Ok(Box::pin(stream.map(move |item| match item {
-            Ok(bytes) => Ok(RowBatch { bytes, rows: 1 }),
-            Err(e) => Err(Error::database(context.as_str(), describe(&e))),
+        let context = format!("reading table {name}");
+        Ok(Box::pin(super::batch::Batched::new(stream, move |e: tokio_postgres::Error| {
+            Error::database(context.as_str(), describe(&e))
         })))
     }
 }
@@ -606,10 +603,12 @@ impl Target for PostgresTarget {
 
     async fn empty_table(&self, table: &Table) -> Result<()> {
         let name = qualified(&table.schema, &table.name);
-        let sql = match &table.filter {
+        let sql = match (&table.filter, &table.load_via) {
             // Only the rows the backup added: the extension's own stay.
-            Some(filter) => format!("DELETE FROM ONLY {name} {filter}"),
-            None => format!("TRUNCATE ONLY {name}"),
+            (Some(filter), _) => format!("DELETE FROM ONLY {name} {filter}"),
+            // Rows loaded through the root went to any partition: empty the whole tree.
+            (None, Some((schema, root))) => format!("TRUNCATE {}", qualified(schema, root)),
+            (None, None) => format!("TRUNCATE ONLY {name}"),
         };
         self.client
             .batch_execute(&sql)
@@ -646,14 +645,17 @@ impl Loader for PostgresLoader {
         let name = table.display_name();
         let context = format!("loading {key} into {name}");
         let tx = self.client.transaction().await.map_err(db_err(context.clone()))?;
-        let target = qualified(&table.schema, &table.name);
+        let target = match &table.load_via {
+            Some((schema, root)) => qualified(schema, root),
+            None => qualified(&table.schema, &table.name),
+        };
         // A table's only chunk: truncating the table (created empty by this restore) in the
         // COPY's own transaction lets COPY FREEZE write its rows frozen and its pages
         // all-visible, so the index builds and ANALYZE that follow, and the first VACUUM, do not
         // rewrite every page to set hint bits. Never with several chunks: the TRUNCATE would
         // remove the rows other chunks committed, nor into a table that has rows of its own (an
         // extension's configuration table).
-        let freeze = table.chunks.len() == 1 && table.filter.is_none();
+        let freeze = table.chunks.len() == 1 && table.filter.is_none() && table.load_via.is_none();
         if freeze {
             tx.batch_execute(&format!("TRUNCATE ONLY {target}"))
                 .await

@@ -194,7 +194,7 @@ async fn grants(
                    FROM pg_catalog.pg_class c WHERE c.relacl IS NOT NULL AND c.oid >= 16384 \
                  UNION ALL SELECT c.tableoid, a.attrelid, a.attnum, pg_catalog.quote_ident(a.attname), a.attacl, c.relowner, NULL \
                    FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
-                  WHERE a.attacl IS NOT NULL AND a.attrelid >= 16384 \
+                  WHERE a.attacl IS NOT NULL AND a.attrelid >= 16384 AND NOT a.attisdropped \
                  UNION ALL SELECT p.tableoid, p.oid, 0, NULL, p.proacl, p.proowner, NULL FROM pg_catalog.pg_proc p \
                   WHERE p.proacl IS NOT NULL AND p.oid >= 16384 \
                  UNION ALL SELECT t.tableoid, t.oid, 0, NULL, t.typacl, t.typowner, NULL FROM pg_catalog.pg_type t \
@@ -253,7 +253,8 @@ async fn grants(
         let object = &mut objects[object];
         let Some(target) = &object.target else { continue };
         let Some(keyword) = grant_keyword(&target.keyword) else { continue };
-        let on = on.unwrap_or_else(|| format!("{keyword} {}", target.identity));
+        let identity = target.grant_identity.as_ref().unwrap_or(&target.identity);
+        let on = on.unwrap_or_else(|| format!("{keyword} {identity}"));
         if column.is_none() {
             roles.insert(owner.clone());
             object.grants.push(format!("REVOKE ALL ON {on} FROM PUBLIC;"));

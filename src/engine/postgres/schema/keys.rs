@@ -52,8 +52,13 @@ pub(super) async fn constraints(scope: &Scope<'_>) -> Result<Found> {
                 found.ignored.push(reference);
                 continue;
             }
+            // Without ONLY, as pg_dump: on an inheritance parent the check must reach the
+            // children too (they hold it as inherited).
             "c" => Object::new(reference, Phase::Post, priority::CONSTRAINT, Some(schema), &name)
-                .sql(add),
+                .sql(format!(
+                    "ALTER TABLE {ident} ADD CONSTRAINT {} {definition};",
+                    quote_ident(&name)
+                )),
             "f" if row.get::<_, Oid>(6) != 0 => {
                 found.ignored.push(reference);
                 continue;
@@ -100,7 +105,9 @@ pub(super) async fn indexes(scope: &Scope<'_>) -> Result<Found> {
                 tn.nspname, t.relname, t.relkind::text, \
                 (SELECT pg_catalog.string_agg(pg_catalog.format('ALTER INDEX %I.%I ALTER COLUMN %s SET STATISTICS %s;', \
                           n.nspname, ic.relname, a.attnum, a.attstattarget), E'\\n' ORDER BY a.attnum) \
-                   FROM pg_catalog.pg_attribute a WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0) \
+                   FROM pg_catalog.pg_attribute a WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0), \
+                (SELECT pi.indrelid FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_index pi ON pi.indexrelid = h.inhparent \
+                  WHERE h.inhrelid = i.indexrelid) \
            FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid \
            JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace \
            JOIN pg_catalog.pg_class t ON t.oid = i.indrelid JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace \
@@ -162,7 +169,14 @@ pub(super) async fn indexes(scope: &Scope<'_>) -> Result<Found> {
                 priority::INDEX,
             );
         }
-        if let (Some(parent), Some(parent_oid)) =
+        let parent_table: Option<Oid> = row.get(16);
+        if let (Some(parent), Some(_)) = (row.get::<_, Option<String>>(10), parent_table)
+            && !parent_table.is_some_and(|t| scope.tables.contains_key(&t))
+        {
+            found.skipped.push(format!(
+                "attachment of index {schema}.{name} to {parent} (its table is not in the backup)"
+            ));
+        } else if let (Some(parent), Some(parent_oid)) =
             (row.get::<_, Option<String>>(10), row.get::<_, Option<Oid>>(11))
         {
             let mut attach =

@@ -80,6 +80,9 @@ pub(super) struct Target {
     /// The object's name as those statements want it (`public.t`, `public.f(integer)`,
     /// `c ON public.t`).
     pub identity: String,
+    /// The name `GRANT` wants, where it differs (an aggregate's argument types without
+    /// `ORDER BY` or `*`).
+    pub grant_identity: Option<String>,
 }
 
 /// One dumpable object and the statements that create it.
@@ -154,7 +157,11 @@ impl Object {
     }
 
     pub fn target(mut self, keyword: &str, identity: impl Into<String>) -> Self {
-        self.target = Some(Target { keyword: keyword.to_string(), identity: identity.into() });
+        self.target = Some(Target {
+            keyword: keyword.to_string(),
+            identity: identity.into(),
+            grant_identity: None,
+        });
         self
     }
 
@@ -281,7 +288,16 @@ pub(super) async fn read_tables(
     let sql = format!(
         "SELECT c.oid, n.nspname, c.relname, c.relkind::text, pg_catalog.pg_relation_size(c.oid), \
                 coalesce((SELECT array_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a \
-                  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''), '{{}}') \
+                  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''), '{{}}'), \
+                (SELECT ARRAY[rn.nspname::text, r.relname::text] FROM pg_catalog.pg_class r \
+                   JOIN pg_catalog.pg_namespace rn ON rn.oid = r.relnamespace \
+                  WHERE c.relispartition AND r.oid = pg_catalog.pg_partition_root(c.oid) \
+                    AND EXISTS (SELECT 1 FROM pg_catalog.pg_partition_ancestors(c.oid) anc \
+                      JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid = anc.relid \
+                      JOIN pg_catalog.pg_attribute ka ON ka.attrelid = pt.partrelid \
+                       AND ka.attnum = ANY(pt.partattrs::pg_catalog.int2[]) \
+                      JOIN pg_catalog.pg_type kt ON kt.oid = ka.atttypid \
+                     WHERE pt.partstrat = 'h' AND kt.typtype = 'e')) \
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
          WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY($1) AND {} \
          ORDER BY n.nspname, c.relname",
@@ -320,6 +336,9 @@ pub(super) async fn read_tables(
                 column_types: Vec::new(),
                 estimated_bytes: size.max(0) as u64,
                 filter: None,
+                load_via: row
+                    .get::<_, Option<Vec<String>>>(6)
+                    .and_then(|root| Some((root.first()?.clone(), root.get(1)?.clone()))),
             },
         });
     }
@@ -358,6 +377,7 @@ async fn extension_config_tables(client: &Client, schemas: &[String]) -> Result<
                 column_types: Vec::new(),
                 estimated_bytes: row.get::<_, i64>(3).max(0) as u64,
                 filter: row.get(5),
+                load_via: None,
             },
         })
         .collect())
@@ -411,8 +431,12 @@ pub(super) async fn generate(
     }
 
     let extra = acl::decorate(&scope, &mut objects).await?;
-    let edges = order::dependencies(client, &objects).await?;
-    let sorted = order::sort(&mut objects, &edges);
+    let mut edges = order::dependencies(client, &objects).await?;
+    let order::Sorted { order: sorted, problems } = order::sort(&mut objects, &mut edges);
+    // A backup whose schema cannot be replayed in order is not a backup: these fail it unless
+    // --skip-unsupported (then the restore may fail where the cycle was broken).
+    unsupported
+        .extend(problems.into_iter().map(|p| format!("{p} (cannot be ordered for restore)")));
 
     let mut pre = ScriptWriter::default();
     let mut post = ScriptWriter::default();

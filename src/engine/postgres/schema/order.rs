@@ -50,7 +50,7 @@ pub(super) async fn dependencies(client: &Client, objects: &[Object]) -> Result<
     }
     let rows = client
         .query(
-            "SELECT classid, objid, refclassid, refobjid FROM pg_catalog.pg_depend \
+            "SELECT classid, objid, refclassid, refobjid, deptype = 'a' FROM pg_catalog.pg_depend \
               WHERE deptype IN ('n', 'a', 'i') AND objid >= 16384 AND refobjid >= 16384",
             &[],
         )
@@ -65,9 +65,17 @@ pub(super) async fn dependencies(client: &Client, objects: &[Object]) -> Result<
             edges[from].push(to);
         }
     };
+    let is_sequence = |i: Option<&usize>| {
+        i.and_then(|&i| objects[i].target.as_ref()).is_some_and(|t| t.keyword == "SEQUENCE")
+    };
     for row in rows {
         let (dependent, referenced): (Ref, Ref) =
             ((row.get(0), row.get(1)), (row.get(2), row.get(3)));
+        // A sequence's OWNED BY is an object of its own, after the table: the sequence itself
+        // need not wait (a default or domain may use it before the table exists).
+        if row.get::<_, bool>(4) && is_sequence(owner.get(&dependent)) {
+            continue;
+        }
         add(owner.get(&dependent), owner.get(&referenced));
     }
     for (i, object) in objects.iter().enumerate() {
@@ -75,7 +83,40 @@ pub(super) async fn dependencies(client: &Client, objects: &[Object]) -> Result<
             add(Some(&i), owner.get(r));
         }
     }
+    refresh_order(objects, &owner, &mut edges);
     Ok(edges)
+}
+
+/// A materialized view's refresh waits for the refreshes of the materialized views it reads,
+/// directly or through views and functions (pg_dump's `buildMatViewRefreshDependencies`).
+fn refresh_order(objects: &[Object], owner: &HashMap<Ref, usize>, edges: &mut Edges) {
+    let refresh_of: HashMap<usize, usize> = objects
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.priority == super::priority::REFRESH_MATVIEW)
+        .filter_map(|(i, o)| o.deps.first().and_then(|r| owner.get(r)).map(|&view| (view, i)))
+        .collect();
+    let mut added = Vec::new();
+    for (&view, &refresh) in &refresh_of {
+        let mut seen = std::collections::HashSet::new();
+        let mut stack = edges[view].clone();
+        while let Some(d) = stack.pop() {
+            if !seen.insert(d) {
+                continue;
+            }
+            if let Some(&other) = refresh_of.get(&d)
+                && other != refresh
+            {
+                added.push((refresh, other));
+            }
+            stack.extend(edges[d].iter().copied());
+        }
+    }
+    for (from, to) in added {
+        if !edges[from].contains(&to) {
+            edges[from].push(to);
+        }
+    }
 }
 
 /// How an object appears in the order.
@@ -89,10 +130,20 @@ pub(super) enum Step {
     Replace,
 }
 
-/// Settle each object's section against its dependencies, then sort: the indexes of `objects`
-/// in restore order, each with what of it runs there.
-pub(super) fn sort(objects: &mut [Object], edges: &Edges) -> Vec<(usize, Step)> {
-    settle_sections(objects, edges);
+/// The restore order: indexes of `objects` (to which split views add their replacements), each
+/// with what of it runs there; and what could not be ordered (cycles without a view to stand
+/// in, tables needing post-data objects), described.
+pub(super) struct Sorted {
+    pub order: Vec<(usize, Step)>,
+    pub problems: Vec<String>,
+}
+
+/// Settle each object's section against its dependencies, then sort.
+pub(super) fn sort(objects: &mut Vec<Object>, edges: &mut Edges) -> Sorted {
+    let mut problems = Vec::new();
+    settle_sections(objects, edges, &mut problems);
+    let objects: &[Object] = objects;
+    let edges: &Edges = edges;
     let mut waiting_on: Vec<usize> = edges.iter().map(Vec::len).collect();
     let mut needed_by: Vec<Vec<usize>> = vec![Vec::new(); objects.len()];
     for (i, deps) in edges.iter().enumerate() {
@@ -151,40 +202,82 @@ pub(super) fn sort(objects: &mut [Object], edges: &Edges) -> Vec<(usize, Step)> 
             order.push((i, Step::Placeholder));
             release(i, &mut waiting_on, &mut ready);
         } else {
-            tracing::warn!(object = %objects[i].name, "dependency cycle broken here");
+            let stuck: Vec<&str> = (0..objects.len())
+                .filter(|&j| !done[j] && !provided[j] && waiting_on[j] > 0)
+                .map(|j| objects[j].name.as_str())
+                .collect();
+            problems.push(format!("dependency cycle among: {}", stuck.join(", ")));
             waiting_on[i] = 0;
             ready.push(key(i));
         }
     }
-    order
+    Sorted { order, problems }
 }
 
 /// Move objects after what they need, to a fixpoint: an object never runs in an earlier
 /// section than a dependency, and a tagged post-data statement (run per table, before the
 /// untagged ones) never needs an untagged one.
-fn settle_sections(objects: &mut [Object], edges: &Edges) {
+fn settle_sections(objects: &mut Vec<Object>, edges: &mut Edges, problems: &mut Vec<String>) {
     loop {
         let mut changed = false;
-        for (i, deps) in edges.iter().enumerate() {
-            for &d in deps {
-                if objects[d].phase > objects[i].phase && objects[i].phase == Phase::Pre {
+        for i in 0..objects.len() {
+            let needs_later = edges[i]
+                .iter()
+                .any(|&d| objects[d].phase > objects[i].phase && objects[i].phase == Phase::Pre);
+            if needs_later {
+                changed = true;
+                if objects[i].placeholder.is_some() {
+                    split_view(objects, edges, i);
+                } else if objects[i].target.as_ref().is_some_and(|t| t.keyword == "TABLE") {
+                    // A table must exist before its data: it cannot move.
+                    problems.push(format!(
+                        "{} needs an object created after the data",
+                        objects[i].name
+                    ));
+                    edges[i].retain(|&d| objects[d].phase == Phase::Pre);
+                } else {
                     objects[i].phase = Phase::Post;
                     objects[i].table = None;
-                    changed = true;
                 }
-                if objects[i].table.is_some()
-                    && objects[d].phase == Phase::Post
-                    && objects[d].table != objects[i].table
-                {
-                    objects[i].table = None;
-                    changed = true;
-                }
+            }
+            let untag = objects[i].table.is_some()
+                && edges[i].iter().any(|&d| {
+                    objects[d].phase == Phase::Post && objects[d].table != objects[i].table
+                });
+            if untag {
+                objects[i].table = None;
+                changed = true;
             }
         }
         if !changed {
             break;
         }
     }
+}
+
+/// A view that needs a post-data object (it groups by a primary key): its placeholder stays in
+/// pre-data, where tables may use its row type, and a new post-data object replaces it with the
+/// definition, as pg_dump does.
+fn split_view(objects: &mut Vec<Object>, edges: &mut Edges, i: usize) {
+    let Some(placeholder) = objects[i].placeholder.take() else { return };
+    let mut replace = objects[i].clone();
+    replace.refs.clear();
+    replace.phase = Phase::Post;
+    replace.table = None;
+    replace.statements = replace
+        .statements
+        .iter()
+        .map(|s| s.replacen("CREATE VIEW", "CREATE OR REPLACE VIEW", 1))
+        .collect();
+    replace.owner_sql = None;
+    replace.comments.clear();
+    replace.grants.clear();
+    objects[i].statements = vec![placeholder];
+    let mut replace_edges = edges[i].clone();
+    replace_edges.push(i);
+    edges[i].retain(|&d| objects[d].phase == Phase::Pre);
+    objects.push(replace);
+    edges.push(replace_edges);
 }
 
 /// The catalog OID of `pg_class`, for refs built outside a catalog query.
@@ -198,6 +291,7 @@ pub(super) async fn pg_class_oid(client: &Client) -> Result<Oid> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::Target;
     use super::*;
 
     fn object(name: &str, phase: Phase, priority: u8) -> Object {
@@ -225,7 +319,7 @@ mod tests {
             object("schema", Phase::Pre, 1),
         ];
         let edges = vec![vec![3], vec![2, 3], vec![0], vec![]];
-        let order = sort(&mut objects, &edges);
+        let order = sort(&mut objects, &mut edges.clone()).order;
         assert_eq!(names(&objects, &order), ["schema", "b_table", "func", "a_view"]);
     }
 
@@ -236,7 +330,7 @@ mod tests {
             object("t1", Phase::Pre, 20),
             object("f", Phase::Pre, 8),
         ];
-        let order = sort(&mut objects, &vec![vec![]; 3]);
+        let order = sort(&mut objects, &mut vec![vec![]; 3]).order;
         assert_eq!(names(&objects, &order), ["f", "t1", "t2"]);
     }
 
@@ -246,16 +340,56 @@ mod tests {
         let mut objects = vec![object("pk", Phase::Post, 30), object("v", Phase::Pre, 20)];
         objects[0].table = Some(("s".into(), "t".into()));
         objects[1].table = None;
-        let order = sort(&mut objects, &vec![vec![], vec![0]]);
+        let order = sort(&mut objects, &mut vec![vec![], vec![0]]).order;
         assert_eq!(objects[1].phase, Phase::Post);
         assert_eq!(names(&objects, &order), ["pk", "v"]);
+    }
+
+    #[test]
+    fn a_view_needing_post_data_keeps_a_placeholder_before_the_data() {
+        // holder(x v), v groups by pk: v's placeholder stays pre-data, its definition follows pk.
+        let mut objects = vec![
+            object("pk", Phase::Post, 30),
+            object("v", Phase::Pre, 20),
+            object("holder", Phase::Pre, 20),
+        ];
+        objects[1].placeholder = Some("CREATE VIEW v AS SELECT NULL::int AS a;".into());
+        objects[1].statements = vec!["CREATE VIEW v AS SELECT a FROM t GROUP BY id;".into()];
+        let sorted = sort(&mut objects, &mut vec![vec![], vec![0], vec![1]]);
+        assert!(sorted.problems.is_empty(), "{:?}", sorted.problems);
+        assert_eq!(objects.len(), 4, "a replacement object was added");
+        assert_eq!(
+            (objects[1].phase, objects[2].phase, objects[3].phase),
+            (Phase::Pre, Phase::Pre, Phase::Post)
+        );
+        assert_eq!(objects[1].statements, ["CREATE VIEW v AS SELECT NULL::int AS a;"]);
+        assert_eq!(
+            objects[3].statements,
+            ["CREATE OR REPLACE VIEW v AS SELECT a FROM t GROUP BY id;"]
+        );
+        let order: Vec<usize> = sorted.order.iter().map(|&(i, _)| i).collect();
+        let at = |i| order.iter().position(|&o| o == i);
+        assert!(
+            at(1) < at(2) && at(0) < at(3),
+            "placeholder before holder, pk before the definition: {order:?}"
+        );
+    }
+
+    #[test]
+    fn a_table_needing_post_data_is_a_problem_not_moved() {
+        let mut objects = vec![object("pk", Phase::Post, 30), object("t", Phase::Pre, 20)];
+        objects[1].target =
+            Some(Target { keyword: "TABLE".into(), identity: "s.t".into(), grant_identity: None });
+        let sorted = sort(&mut objects, &mut vec![vec![], vec![0]]);
+        assert_eq!(objects[1].phase, Phase::Pre);
+        assert_eq!(sorted.problems, ["t needs an object created after the data"]);
     }
 
     #[test]
     fn a_tagged_statement_needing_an_untagged_one_loses_its_tag() {
         let mut objects = vec![object("fk", Phase::Post, 36), object("idx", Phase::Post, 31)];
         objects[1].table = Some(("s".into(), "t".into()));
-        sort(&mut objects, &vec![vec![], vec![0]]);
+        sort(&mut objects, &mut vec![vec![], vec![0]]);
         assert_eq!(objects[1].table, None);
     }
 
@@ -269,14 +403,15 @@ mod tests {
         ];
         objects[0].placeholder = Some("CREATE VIEW v1 AS SELECT NULL::int AS a;".into());
         objects[1].placeholder = Some("CREATE VIEW v2 AS SELECT NULL::int AS a;".into());
-        let order = sort(&mut objects, &vec![vec![1], vec![0], vec![0]]);
+        let order = sort(&mut objects, &mut vec![vec![1], vec![0], vec![0]]).order;
         assert_eq!(names(&objects, &order), ["v1 (placeholder)", "t", "v2", "v1 (replace)"]);
     }
 
     #[test]
     fn a_cycle_is_broken_not_dropped() {
         let mut objects = vec![object("a", Phase::Pre, 20), object("b", Phase::Pre, 20)];
-        let order = sort(&mut objects, &vec![vec![1], vec![0]]);
-        assert_eq!(names(&objects, &order), ["a", "b"]);
+        let sorted = sort(&mut objects, &mut vec![vec![1], vec![0]]);
+        assert_eq!(names(&objects, &sorted.order), ["a", "b"]);
+        assert_eq!(sorted.problems, ["dependency cycle among: a, b"]);
     }
 }

@@ -113,7 +113,11 @@ pub(super) async fn tables(scope: &Scope<'_>) -> Result<Found> {
                     c.relreplident::text, c.relrowsecurity, c.relforcerowsecurity, \
                     'pg_catalog.pg_type'::pg_catalog.regclass::oid, c.reltype, \
                     (SELECT t.typarray FROM pg_catalog.pg_type t WHERE t.oid = c.reltype), \
-                    EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid) \
+                    EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid), \
+                    ARRAY(SELECT pg_catalog.format('%I.%I', pn.nspname, p.relname) FROM pg_catalog.pg_inherits i \
+                            JOIN pg_catalog.pg_class p ON p.oid = i.inhparent \
+                            JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace \
+                           WHERE i.inhrelid = c.oid ORDER BY i.inhseqno) \
                FROM pg_catalog.pg_class c WHERE c.oid = ANY($1)",
             &[&oids],
         )
@@ -197,13 +201,10 @@ pub(super) async fn tables(scope: &Scope<'_>) -> Result<Found> {
             None => create.push_str(&format!(" ({body})")),
         }
         if inherits {
-            let names: Vec<String> = parents
-                .iter()
-                .filter_map(|p| scope.table(*p).map(|(s, n)| qualified(s, n)))
-                .collect();
-            if names.len() == parents.len() {
-                create.push_str(&format!("\nINHERITS ({})", names.join(", ")));
-            }
+            // Parents outside the backup are named all the same, as pg_dump does: the child
+            // has only its local columns, so the restore must find them (and says so if not).
+            let names: Vec<String> = row.get(19);
+            create.push_str(&format!("\nINHERITS ({})", names.join(", ")));
         }
         if let Some(key) = row.get::<_, Option<String>>(6) {
             create.push_str(&format!("\nPARTITION BY {key}"));
@@ -264,6 +265,19 @@ pub(super) async fn tables(scope: &Scope<'_>) -> Result<Found> {
     Ok(found)
 }
 
+/// The per-column `ALTER ... SET STATISTICS | STORAGE | COMPRESSION | (options)` statements of
+/// relations (materialized views have them too).
+pub(super) async fn column_follow_ups(
+    scope: &Scope<'_>,
+    oids: &[Oid],
+) -> Result<HashMap<Oid, Vec<String>>> {
+    Ok(read_columns(scope, oids)
+        .await?
+        .into_iter()
+        .map(|(oid, columns)| (oid, columns.into_iter().flat_map(|c| c.follow_ups).collect()))
+        .collect())
+}
+
 async fn read_columns(scope: &Scope<'_>, oids: &[Oid]) -> Result<HashMap<Oid, Vec<Column>>> {
     let rows = scope
         .client
@@ -287,6 +301,11 @@ async fn read_columns(scope: &Scope<'_>, oids: &[Oid]) -> Result<HashMap<Oid, Ve
                          ON pa.attrelid = i.inhparent AND pa.attname = a.attname AND pa.attnotnull \
                         WHERE i.inhrelid = a.attrelid), \
                pg_catalog.concat_ws(E'\\n', \
+                 (SELECT pg_catalog.format('ALTER SEQUENCE %I.%I AS %s;', sn.nspname, sc.relname, \
+                         pg_catalog.format_type(s.seqtypid, NULL)) \
+                    FROM pg_catalog.pg_class sc JOIN pg_catalog.pg_namespace sn ON sn.oid = sc.relnamespace \
+                    JOIN pg_catalog.pg_sequence s ON s.seqrelid = sc.oid \
+                   WHERE sc.oid = idseq.objid AND s.seqtypid <> a.atttypid), \
                  CASE WHEN a.attstattarget >= 0 THEN pg_catalog.format('ALTER TABLE ONLY %s ALTER COLUMN %I SET STATISTICS %s;', \
                       a.attrelid::pg_catalog.regclass, a.attname, a.attstattarget) END, \
                  CASE WHEN a.attstorage <> t.typstorage THEN pg_catalog.format('ALTER TABLE ONLY %s ALTER COLUMN %I SET STORAGE %s;', \

@@ -59,7 +59,7 @@ pub(super) async fn aggregates(scope: &Scope<'_>) -> Result<Found> {
                 a.aggmtransspace, {mfinal}, a.aggmfinalextra, a.aggmfinalmodify::text, a.aggminitval, \
                 (SELECT pg_catalog.format('OPERATOR(%I.%s)', opn.nspname, o.oprname) FROM pg_catalog.pg_operator o \
                    JOIN pg_catalog.pg_namespace opn ON opn.oid = o.oprnamespace WHERE o.oid = a.aggsortop), \
-                p.proparallel::text \
+                p.proparallel::text, p.oid::pg_catalog.regprocedure::pg_catalog.text \
            FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_aggregate a ON a.aggfnoid = p.oid \
            JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
           WHERE n.nspname = ANY($1) AND {member} ORDER BY n.nspname, p.proname, 7",
@@ -143,21 +143,24 @@ pub(super) async fn aggregates(scope: &Scope<'_>) -> Result<Found> {
         if row.get::<_, String>(7) == "h" {
             options.push("HYPOTHETICAL".into());
         }
-        found.objects.push(
-            Object::new(
-                (row.get(0), row.get(1)),
-                Phase::Pre,
-                priority::AGGREGATE,
-                Some(&schema),
-                &name,
-            )
-            .sql(format!(
-                "CREATE AGGREGATE {ident}({arguments}) (\n    {}\n);",
-                options.join(",\n    ")
-            ))
-            .target("AGGREGATE", format!("{ident}({identity})"))
-            .owned_by(row.get(4)),
-        );
+        let mut aggregate = Object::new(
+            (row.get(0), row.get(1)),
+            Phase::Pre,
+            priority::AGGREGATE,
+            Some(&schema),
+            &name,
+        )
+        .sql(format!(
+            "CREATE AGGREGATE {ident}({arguments}) (\n    {}\n);",
+            options.join(",\n    ")
+        ))
+        .target("AGGREGATE", format!("{ident}({identity})"))
+        .owned_by(row.get(4));
+        if let Some(target) = aggregate.target.as_mut() {
+            // GRANT ... ON FUNCTION takes the plain argument types (`regprocedure`).
+            target.grant_identity = Some(row.get(28));
+        }
+        found.objects.push(aggregate);
     }
     Ok(found)
 }

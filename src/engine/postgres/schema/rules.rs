@@ -44,8 +44,7 @@ pub(super) async fn triggers(scope: &Scope<'_>) -> Result<Found> {
     let oids: Vec<Oid> = scope.tables.keys().copied().collect();
     let sql = format!(
         "SELECT t.tableoid, t.oid, n.nspname, c.relname, t.tgname, pg_catalog.pg_get_triggerdef(t.oid, false), \
-                t.tgenabled::text, t.tgparentid <> 0, \
-                (SELECT p.tgenabled::text FROM pg_catalog.pg_trigger p WHERE p.oid = t.tgparentid), c.relkind::text \
+                t.tgenabled::text, t.tgparentid \
            FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid \
            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
           WHERE NOT t.tgisinternal AND {} ORDER BY n.nspname, c.relname, t.tgname",
@@ -62,31 +61,25 @@ pub(super) async fn triggers(scope: &Scope<'_>) -> Result<Found> {
         let (schema, table, name): (String, String, String) = (row.get(2), row.get(3), row.get(4));
         let ident = qualified(&schema, &table);
         let state: String = row.get(6);
-        if row.get::<_, bool>(7) {
-            found.ignored.push(reference);
-            if row.get::<_, Option<String>>(8).as_deref() != Some(state.as_str())
-                && let Some(alter) =
-                    enable_state(&format!("ALTER TABLE ONLY {ident}"), &state, "TRIGGER", &name)
-            {
-                let mut clone =
-                    Object::unnamed(Phase::Post, priority::TRIGGER, Some(&schema), &name)
-                        .sql(alter);
-                clone.deps.push(reference);
-                found.objects.push(clone);
-            }
+        // Enable states are set with ONLY: without it, a partitioned table's state would
+        // recurse into its partitions' clones, whose own states follow.
+        let enable = enable_state(&format!("ALTER TABLE ONLY {ident}"), &state, "TRIGGER", &name);
+        let parent: Oid = row.get(7);
+        if parent != 0 {
+            // A clone on a partition: created by its parent's CREATE TRIGGER, enabled; only a
+            // different state is written, after the parent (through any intermediate clone).
+            let mut clone =
+                Object::new(reference, Phase::Post, priority::TRIGGER, Some(&schema), &name);
+            clone.statements.extend(enable);
+            clone.deps.push((reference.0, parent));
+            found.objects.push(clone);
             continue;
         }
-        let keyword = if row.get::<_, String>(9) == "v" { "VIEW" } else { "TABLE" };
         let mut object =
             Object::new(reference, Phase::Post, priority::TRIGGER, Some(&schema), &name)
                 .sql(format!("{};", row.get::<_, String>(5)))
                 .target("TRIGGER", format!("{} ON {ident}", quote_ident(&name)));
-        object.statements.extend(enable_state(
-            &format!("ALTER {keyword} {ident}"),
-            &state,
-            "TRIGGER",
-            &name,
-        ));
+        object.statements.extend(enable);
         found.objects.push(object);
     }
     Ok(found)
@@ -192,17 +185,18 @@ pub(super) async fn policies(scope: &Scope<'_>) -> Result<Found> {
 
 pub(super) async fn statistics(scope: &Scope<'_>) -> Result<Found> {
     let oids: Vec<Oid> = scope.tables.keys().copied().collect();
-    let rows = scope
-        .client
-        .query(
-            "SELECT s.tableoid, s.oid, n.nspname, s.stxname, pg_catalog.pg_get_userbyid(s.stxowner), \
+    let sql = format!(
+        "SELECT s.tableoid, s.oid, n.nspname, s.stxname, pg_catalog.pg_get_userbyid(s.stxowner), \
                     pg_catalog.pg_get_statisticsobjdef(s.oid), \
                     CASE WHEN s.stxstattarget >= 0 THEN pg_catalog.format('ALTER STATISTICS %I.%I SET STATISTICS %s;', \
                       n.nspname, s.stxname, s.stxstattarget) END \
                FROM pg_catalog.pg_statistic_ext s JOIN pg_catalog.pg_namespace n ON n.oid = s.stxnamespace \
-              WHERE s.stxrelid = ANY($1) ORDER BY n.nspname, s.stxname",
-            &[&oids],
-        )
+              WHERE {} ORDER BY n.nspname, s.stxname",
+        relation_filter("s.stxrelid")
+    );
+    let rows = scope
+        .client
+        .query(&sql, &[&oids, &scope.schemas])
         .await
         .map_err(db_err("reading extended statistics"))?;
     let mut found = Found::default();

@@ -40,15 +40,16 @@ pub(super) async fn schemas(scope: &Scope<'_>) -> Result<Found> {
     Ok(found)
 }
 
-/// Extensions installed in the selected schemas (plpgsql is always there).
+/// Extensions installed in the selected schemas, or all of them (some live in `pg_catalog`) when
+/// the whole database is backed up; plpgsql is always there.
 pub(super) async fn extensions(scope: &Scope<'_>) -> Result<(Vec<Extension>, Found)> {
     let rows = scope
         .client
         .query(
             "SELECT e.tableoid, e.oid, e.extname, e.extversion, n.nspname FROM pg_catalog.pg_extension e \
                JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace \
-              WHERE n.nspname = ANY($1) AND e.extname <> 'plpgsql' ORDER BY e.extname",
-            &[&scope.schemas],
+              WHERE (n.nspname = ANY($1) OR $2) AND e.extname <> 'plpgsql' ORDER BY e.extname",
+            &[&scope.schemas, &scope.whole_database],
         )
         .await
         .map_err(db_err("reading extensions"))?;
@@ -156,12 +157,12 @@ pub(super) async fn types(scope: &Scope<'_>) -> Result<Found> {
                 pg_catalog.pg_get_userbyid(t.typowner), t.typarray, t.typrelid, \
                 (SELECT c.tableoid FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid), \
                 CASE t.typtype \
-                  WHEN 'e' THEN (SELECT pg_catalog.string_agg(pg_catalog.quote_literal(e.enumlabel), ', ' \
-                                  ORDER BY e.enumsortorder) FROM pg_catalog.pg_enum e WHERE e.enumtypid = t.oid) \
-                  WHEN 'c' THEN (SELECT pg_catalog.string_agg(pg_catalog.format('%I %s', a.attname, \
+                  WHEN 'e' THEN coalesce((SELECT pg_catalog.string_agg(pg_catalog.quote_literal(e.enumlabel), ', ' \
+                                  ORDER BY e.enumsortorder) FROM pg_catalog.pg_enum e WHERE e.enumtypid = t.oid), '') \
+                  WHEN 'c' THEN coalesce((SELECT pg_catalog.string_agg(pg_catalog.format('%I %s', a.attname, \
                                     pg_catalog.format_type(a.atttypid, a.atttypmod)) || {collate}, ',\n    ' ORDER BY a.attnum) \
                                   FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type at ON at.oid = a.atttypid \
-                                  WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped) \
+                                  WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped), '') \
                   WHEN 'r' THEN (SELECT pg_catalog.concat_ws(', ', \
                                    'subtype = ' || pg_catalog.format_type(r.rngsubtype, NULL), \
                                    (SELECT pg_catalog.format('multirange_type_name = %I.%I', mn.nspname, m.typname) \

@@ -41,6 +41,8 @@ pub(super) async fn views(scope: &Scope<'_>) -> Result<Found> {
     let rows =
         scope.client.query(&sql, &[&scope.schemas]).await.map_err(db_err("reading views"))?;
     let mut found = Found::default();
+    // Materialized views' indexes in `found.objects`, by OID: their column options follow.
+    let mut materialized_views = Vec::new();
     for row in rows {
         let reference: Ref = (row.get(0), row.get(1));
         let (schema, name, kind): (String, String, String) = (row.get(2), row.get(3), row.get(4));
@@ -62,6 +64,7 @@ pub(super) async fn views(scope: &Scope<'_>) -> Result<Found> {
             object.refs.push((class, rule));
         }
         if materialized {
+            materialized_views.push((reference.1, found.objects.len()));
             let using = row
                 .get::<_, Option<String>>(10)
                 .map(|am| format!(" USING {}", crate::engine::postgres::quote_ident(&am)))
@@ -75,6 +78,10 @@ pub(super) async fn views(scope: &Scope<'_>) -> Result<Found> {
                         .sql(format!("REFRESH MATERIALIZED VIEW {ident};"));
                 refresh.deps.push(reference);
                 found.objects.push(refresh);
+                // The view itself goes in after its refresh; keep the index pointing at it.
+                if let Some(last) = materialized_views.last_mut() {
+                    last.1 += 1;
+                }
             }
         } else {
             let check = row
@@ -91,6 +98,13 @@ pub(super) async fn views(scope: &Scope<'_>) -> Result<Found> {
                 Some(format!("CREATE VIEW {ident} AS\n SELECT {};", columns.unwrap_or_default()));
         }
         found.objects.push(object);
+    }
+    let oids: Vec<u32> = materialized_views.iter().map(|(oid, _)| *oid).collect();
+    let mut follow_ups = super::relations::column_follow_ups(scope, &oids).await?;
+    for (oid, index) in materialized_views {
+        if let Some(object) = found.objects.get_mut(index) {
+            object.statements.extend(follow_ups.remove(&oid).unwrap_or_default());
+        }
     }
     found.extend(view_defaults(scope).await?);
     Ok(found)
