@@ -170,3 +170,12 @@ CREATE TABLE h1 PARTITION OF h FOR VALUES WITH (MODULUS 3, REMAINDER 1);
 CREATE TABLE h2 PARTITION OF h FOR VALUES WITH (MODULUS 3, REMAINDER 2);
 INSERT INTO h SELECT c, 1 FROM unnest(enum_range(NULL::color)) c;
 RESET search_path;
+
+-- privileges changed on objects initdb or CREATE EXTENSION made -------------------------------
+CREATE SCHEMA crypto;
+CREATE EXTENSION pgcrypto WITH SCHEMA crypto;
+REVOKE EXECUTE ON FUNCTION crypto.digest(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION crypto.digest(text, text) TO sdfix_reader;
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_reset() TO sdfix_reader;
+GRANT SELECT ON pg_catalog.pg_statistic TO sdfix_auditor;
+GRANT SELECT (starelid) ON pg_catalog.pg_statistic TO sdfix_reader;

@@ -14,7 +14,9 @@ use crate::error::Result;
 
 /// What `decorate` found beyond the objects.
 pub(super) struct Extra {
-    /// `ALTER DEFAULT PRIVILEGES` statements, with their schema (none: global).
+    /// Privilege statements that belong to no dumped object, with their schema (none: every
+    /// restore runs them): changes to the privileges of system objects and extension members,
+    /// then `ALTER DEFAULT PRIVILEGES`.
     pub default_privileges: Vec<(Option<String>, String)>,
     pub roles: Roles,
 }
@@ -72,7 +74,8 @@ pub(super) async fn decorate(scope: &Scope<'_>, objects: &mut [Object]) -> Resul
     }
     comments(scope, objects, &by_ref).await?;
     grants(scope, objects, &by_ref, &mut privileges).await?;
-    let default_privileges = default_privileges(scope, &mut privileges).await?;
+    let mut default_privileges = initial_privilege_changes(scope, &mut privileges).await?;
+    default_privileges.extend(default_privileges_of(scope, &mut privileges).await?);
     let roles = Roles {
         always: always.into_iter().collect(),
         owners: owners.into_iter().collect(),
@@ -266,7 +269,7 @@ async fn grants(
     Ok(())
 }
 
-async fn default_privileges(
+async fn default_privileges_of(
     scope: &Scope<'_>,
     roles: &mut BTreeSet<String>,
 ) -> Result<Vec<(Option<String>, String)>> {
@@ -347,6 +350,110 @@ async fn default_privileges(
         for grant in grant_statements(&objects, None, &role, &list) {
             let statement = grant.replacen("GRANT ", &format!("{prefix} GRANT "), 1);
             out.push((schema.clone(), statement));
+        }
+    }
+    Ok(out)
+}
+
+/// Objects `CREATE EXTENSION` or initdb made (extension members of the selected schemas, and
+/// with the whole database, `pg_catalog` and `information_schema`) whose privileges were changed
+/// since (`pg_init_privs`, else the built-in default): their ACL is rebuilt as the source has
+/// it, as pg_dump dumps these changes.
+async fn initial_privilege_changes(
+    scope: &Scope<'_>,
+    roles: &mut BTreeSet<String>,
+) -> Result<Vec<(Option<String>, String)>> {
+    let rows = scope
+        .client
+        .query(
+            "WITH x AS ( \
+               SELECT c.tableoid AS cat, c.oid, 0 AS sub, c.relnamespace AS ns, \
+                      CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS keyword, \
+                      c.oid::pg_catalog.regclass::pg_catalog.text AS ident, NULL::text AS col, c.relowner AS owner, \
+                      c.relacl AS acl, pg_catalog.acldefault((CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END)::\"char\", c.relowner) AS dflt \
+                 FROM pg_catalog.pg_class c WHERE c.relkind IN ('r', 'v', 'm', 'S', 'f', 'p') \
+               UNION ALL \
+               SELECT c.tableoid, c.oid, a.attnum, c.relnamespace, 'TABLE', c.oid::pg_catalog.regclass::pg_catalog.text, \
+                      pg_catalog.quote_ident(a.attname), c.relowner, a.attacl, NULL \
+                 FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+                WHERE a.attnum > 0 AND NOT a.attisdropped \
+               UNION ALL \
+               SELECT p.tableoid, p.oid, 0, p.pronamespace, CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, \
+                      p.oid::pg_catalog.regprocedure::pg_catalog.text, NULL, p.proowner, p.proacl, \
+                      pg_catalog.acldefault('f'::\"char\", p.proowner) \
+                 FROM pg_catalog.pg_proc p \
+               UNION ALL \
+               SELECT t.tableoid, t.oid, 0, t.typnamespace, 'TYPE', pg_catalog.format_type(t.oid, NULL), NULL, t.typowner, \
+                      t.typacl, pg_catalog.acldefault('T'::\"char\", t.typowner) \
+                 FROM pg_catalog.pg_type t \
+             ) \
+             SELECT n.nspname, x.keyword || ' ' || x.ident, x.col, pg_catalog.pg_get_userbyid(x.owner), \
+                    pg_catalog.pg_get_userbyid(e.grantor), \
+                    CASE WHEN e.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(e.grantee) END, \
+                    e.privilege_type, e.is_grantable, x.cat, x.oid, x.sub \
+               FROM x JOIN pg_catalog.pg_namespace n ON n.oid = x.ns \
+               LEFT JOIN pg_catalog.pg_init_privs ip ON ip.classoid = x.cat AND ip.objoid = x.oid AND ip.objsubid = x.sub \
+               LEFT JOIN LATERAL pg_catalog.aclexplode(coalesce(x.acl, x.dflt)) WITH ORDINALITY \
+                    e(grantor, grantee, privilege_type, is_grantable, ord) ON true \
+              WHERE coalesce(x.acl, x.dflt, '{}') IS DISTINCT FROM coalesce(ip.initprivs, x.dflt, '{}') \
+                AND ((n.nspname IN ('pg_catalog', 'information_schema') AND $2) \
+                     OR (n.nspname = ANY($1) AND EXISTS (SELECT 1 FROM pg_catalog.pg_depend d \
+                          WHERE d.classid = x.cat AND d.objid = x.oid AND d.deptype = 'e'))) \
+              ORDER BY x.cat, x.oid, x.sub, e.ord",
+            &[&scope.schemas, &scope.whole_database],
+        )
+        .await
+        .map_err(db_err("reading changed privileges of system and extension objects"))?;
+    /// One object's (or column's) changed ACL.
+    struct Changed {
+        key: (u32, u32, i32),
+        schema: String,
+        on: String,
+        column: Option<String>,
+        owner: String,
+        grants: Vec<Grant>,
+    }
+    let mut groups: Vec<Changed> = Vec::new();
+    for row in rows {
+        let key = (row.get::<_, u32>(8), row.get::<_, u32>(9), row.get::<_, i32>(10));
+        if groups.last().is_none_or(|g| g.key != key) {
+            groups.push(Changed {
+                key,
+                schema: row.get(0),
+                on: row.get(1),
+                column: row.get(2),
+                owner: row.get(3),
+                grants: Vec::new(),
+            });
+        }
+        if let (Some(grantor), Some(grantee), Some(privilege)) = (
+            row.get::<_, Option<String>>(4),
+            row.get::<_, Option<String>>(5),
+            row.get::<_, Option<String>>(6),
+        ) && let Some(last) = groups.last_mut()
+        {
+            roles.insert(grantor.clone());
+            if grantee != "PUBLIC" {
+                roles.insert(grantee.clone());
+            }
+            last.grants.push(Grant {
+                grantor,
+                grantee,
+                privilege,
+                grantable: row.get::<_, Option<bool>>(7) == Some(true),
+            });
+        }
+    }
+    let mut out = Vec::new();
+    for Changed { schema, on, column, owner, grants: list, .. } in groups {
+        // System objects exist in every target: their statements run in every restore.
+        let tag = (schema != "pg_catalog" && schema != "information_schema").then_some(schema);
+        if column.is_none() {
+            out.push((tag.clone(), format!("REVOKE ALL ON {on} FROM PUBLIC;")));
+            out.push((tag.clone(), format!("REVOKE ALL ON {on} FROM {};", quote_ident(&owner))));
+        }
+        for statement in grant_statements(&on, column.as_deref(), &owner, &list) {
+            out.push((tag.clone(), statement));
         }
     }
     Ok(out)
