@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::codec::{self, ChunkEncoder, Digest};
 use crate::engine::mysql::MysqlSource;
 use crate::engine::postgres::PostgresSource;
-use crate::engine::{RowStream, Selection, Source, SourceWorker, TableSpec};
+use crate::engine::{RowBatch, RowStream, Selection, Source, SourceWorker, TableSpec};
 use crate::error::{Error, Result};
 use crate::manifest::{
     self, Chunk, Compression, Manifest, Options, SchemaObject, Table, Tool, Totals,
@@ -325,6 +325,8 @@ async fn run_worker(
 async fn dump_table(spec: &TableSpec, stream: RowStream, ctx: &TableContext) -> Result<Table> {
     let mut rows = stream.peekable();
     let mut chunks = Vec::new();
+    // Rows of a batch that crossed the chunk limit: the next chunk starts with them.
+    let mut carry: Option<RowBatch> = None;
     loop {
         let key = format!(
             "data/{}/{}/{:06}.{}.zst",
@@ -333,11 +335,11 @@ async fn dump_table(spec: &TableSpec, stream: RowStream, ctx: &TableContext) -> 
             chunks.len(),
             spec.data_extension()
         );
-        let digest = dump_chunk(&mut rows, &key, ctx).await?;
+        let digest = dump_chunk(&mut rows, &mut carry, &key, ctx).await?;
         record(&ctx.written, &key);
         chunks.push(Chunk { key, digest });
         // Roll over only if rows remain, so no empty trailing chunk is written.
-        if std::pin::Pin::new(&mut rows).peek().await.is_none() {
+        if carry.is_none() && std::pin::Pin::new(&mut rows).peek().await.is_none() {
             break;
         }
     }
@@ -359,9 +361,32 @@ enum Raw {
     End,
 }
 
+/// Cut a batch of whole rows (each ending in `\n`, the only raw newline of the data formats) at
+/// the end of the row holding byte `at`: the head, and the rest if any rows remain.
+fn split_batch(batch: RowBatch, at: u64) -> (RowBatch, Option<RowBatch>) {
+    let len = batch.bytes.len();
+    if (at as usize) >= len {
+        return (batch, None);
+    }
+    let from = (at as usize).saturating_sub(1);
+    let cut = match batch.bytes[from..].iter().position(|&b| b == b'\n') {
+        Some(p) => from + p + 1,
+        None => len,
+    };
+    if cut >= len {
+        return (batch, None);
+    }
+    let head = batch.bytes.slice(..cut);
+    let head_rows = head.iter().filter(|&&b| b == b'\n').count() as u64;
+    let rest =
+        RowBatch { bytes: batch.bytes.slice(cut..), rows: batch.rows.saturating_sub(head_rows) };
+    (RowBatch { bytes: head, rows: head_rows }, Some(rest))
+}
+
 /// Stream rows into one chunk object until the stream ends or the chunk reaches its size.
 async fn dump_chunk(
     rows: &mut futures_util::stream::Peekable<RowStream>,
+    carry: &mut Option<RowBatch>,
     key: &str,
     ctx: &TableContext,
 ) -> Result<Digest> {
@@ -407,15 +432,30 @@ async fn dump_chunk(
         let cancelled = ctx.cancel.cancelled();
         tokio::pin!(cancelled);
         loop {
-            let item = tokio::select! {
-                biased;
-                item = rows.next() => item,
-                () = &mut cancelled => {
-                    return Err(Error::Cancelled { reason: "stopped while reading rows".into() });
+            let item = match carry.take() {
+                Some(rest) => rest,
+                None => {
+                    let item = tokio::select! {
+                        biased;
+                        item = rows.next() => item,
+                        () = &mut cancelled => {
+                            return Err(Error::Cancelled { reason: "stopped while reading rows".into() });
+                        }
+                    };
+                    let Some(item) = item else { break };
+                    item?
                 }
             };
-            let Some(item) = item else { break };
-            let item = item?;
+            // Roll over at the first row boundary at or past the limit: a batch that crosses
+            // it is cut there, and its other rows start the next chunk.
+            let room = ctx.chunk_bytes.saturating_sub(chunk_bytes);
+            let item = match split_batch(item, room) {
+                (head, Some(rest)) => {
+                    *carry = Some(rest);
+                    head
+                }
+                (whole, None) => whole,
+            };
             chunk_bytes += item.bytes.len() as u64;
             if batch.is_empty() && item.bytes.len() >= BATCH_BYTES {
                 // A full batch from the engine goes on as it is, without a copy.
@@ -476,5 +516,31 @@ async fn dump_chunk(
         // Prefer the root cause over the cancellation it caused in the other stage.
         (Err(e), Err(Error::Cancelled { .. })) | (Err(e), Ok(_)) => Err(e),
         (_, Err(e)) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+
+    fn batch(s: &'static str) -> RowBatch {
+        RowBatch { bytes: Bytes::from_static(s.as_bytes()), rows: s.matches('\n').count() as u64 }
+    }
+
+    fn parts(b: RowBatch, at: u64) -> (String, u64, Option<(String, u64)>) {
+        let (head, rest) = split_batch(b, at);
+        let text = |b: &RowBatch| String::from_utf8_lossy(&b.bytes).into_owned();
+        (text(&head), head.rows, rest.map(|r| (text(&r), r.rows)))
+    }
+
+    #[test]
+    fn a_batch_is_cut_at_the_first_row_end_at_or_past_the_limit() {
+        // Rows "aa\n" (0..3), "bbbb\n" (3..8), "c\n" (8..10).
+        let rows = "aa\nbbbb\nc\n";
+        assert_eq!(parts(batch(rows), 3), ("aa\n".into(), 1, Some(("bbbb\nc\n".into(), 2))));
+        assert_eq!(parts(batch(rows), 4), ("aa\nbbbb\n".into(), 2, Some(("c\n".into(), 1))));
+        assert_eq!(parts(batch(rows), 8), ("aa\nbbbb\n".into(), 2, Some(("c\n".into(), 1))));
+        assert_eq!(parts(batch(rows), 9), (rows.into(), 3, None));
+        assert_eq!(parts(batch(rows), 100), (rows.into(), 3, None));
     }
 }
