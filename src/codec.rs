@@ -78,18 +78,41 @@ impl Write for StoredSink {
 /// drain stored bytes with [`take`](ChunkEncoder::take), and end with
 /// [`finish`](ChunkEncoder::finish).
 pub struct ChunkEncoder {
-    zstd: zstd::stream::write::Encoder<'static, StoredSink>,
+    zstd: zstd::bulk::Compressor<'static>,
+    /// Raw bytes waiting to be compressed as one frame.
+    pending: Vec<u8>,
+    /// The frame being written (kept to reuse its allocation).
+    frame: Vec<u8>,
+    /// Frames written so far.
+    frames: u64,
+    sink: StoredSink,
     raw_hash: Sha256,
     raw_bytes: u64,
     rows: u64,
 }
 
+/// Raw bytes per zstd frame. An object is a sequence of frames (zstd's own tools read them as
+/// one stream): each is compressed from one contiguous buffer, which at level 1 takes about a
+/// third less CPU than streaming compression, whose ring buffer sends most input through
+/// zstd's slower external-dictionary path. 4 MiB frames lose under 0.5% of compression against
+/// one frame per object (measured on the benchmark tables).
+pub const FRAME_BYTES: usize = 4 * 1024 * 1024;
+
 impl ChunkEncoder {
     pub fn new(level: i32) -> Result<Self> {
-        let mut zstd = zstd::stream::write::Encoder::new(StoredSink::default(), level)
-            .map_err(|e| Error::invalid("zstd level", e))?;
+        let mut zstd =
+            zstd::bulk::Compressor::new(level).map_err(|e| Error::invalid("zstd level", e))?;
         zstd.include_checksum(true).map_err(|e| Error::io("configuring zstd", e))?;
-        Ok(ChunkEncoder { zstd, raw_hash: Sha256::new(), raw_bytes: 0, rows: 0 })
+        Ok(ChunkEncoder {
+            zstd,
+            pending: Vec::new(),
+            frame: Vec::new(),
+            frames: 0,
+            sink: StoredSink::default(),
+            raw_hash: Sha256::new(),
+            raw_bytes: 0,
+            rows: 0,
+        })
     }
 
     /// Add raw bytes holding `rows` complete records.
@@ -97,7 +120,33 @@ impl ChunkEncoder {
         self.raw_hash.update(raw);
         self.raw_bytes += raw.len() as u64;
         self.rows += rows;
-        self.zstd.write_all(raw).map_err(|e| Error::io("zstd compression", e))
+        let mut raw = raw;
+        while !raw.is_empty() {
+            if self.pending.capacity() == 0 {
+                self.pending.reserve_exact(FRAME_BYTES);
+            }
+            let take = raw.len().min(FRAME_BYTES - self.pending.len());
+            self.pending.extend_from_slice(&raw[..take]);
+            raw = &raw[take..];
+            if self.pending.len() >= FRAME_BYTES {
+                self.compress_pending()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Compress the pending bytes as one frame into the sink.
+    fn compress_pending(&mut self) -> Result<()> {
+        let bound = zstd::zstd_safe::compress_bound(self.pending.len());
+        self.frame.clear();
+        self.frame.reserve(bound);
+        self.zstd
+            .compress_to_buffer(&self.pending, &mut self.frame)
+            .map_err(|e| Error::io("zstd compression", e))?;
+        self.sink.write_all(&self.frame).map_err(|e| Error::io("zstd compression", e))?;
+        self.pending.clear();
+        self.frames += 1;
+        Ok(())
     }
 
     /// Raw bytes accepted so far.
@@ -107,13 +156,17 @@ impl ChunkEncoder {
 
     /// Compressed bytes produced so far, if at least `min` are waiting.
     pub fn take(&mut self, min: usize) -> Option<Bytes> {
-        let sink = self.zstd.get_mut();
+        let sink = &mut self.sink;
         (sink.buffer.len() >= min.max(1)).then(|| sink.buffer.split().freeze())
     }
 
-    /// End the frame; returns the remaining stored bytes and the object's digest.
-    pub fn finish(self) -> Result<(Bytes, Digest)> {
-        let sink = self.zstd.finish().map_err(|e| Error::io("zstd compression", e))?;
+    /// End the last frame (an empty object is one empty frame); returns the remaining stored
+    /// bytes and the object's digest.
+    pub fn finish(mut self) -> Result<(Bytes, Digest)> {
+        if !self.pending.is_empty() || self.frames == 0 {
+            self.compress_pending()?;
+        }
+        let sink = self.sink;
         let digest = Digest {
             rows: self.rows,
             raw_bytes: self.raw_bytes,
