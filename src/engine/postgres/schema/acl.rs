@@ -143,6 +143,24 @@ struct Grant {
     grantable: bool,
 }
 
+/// The exploded ACL entry in columns `at..at + 4` of `row` (grantor, grantee, privilege, grant
+/// option), if the ACL had one; its roles join `roles`.
+fn grant_at(row: &tokio_postgres::Row, at: usize, roles: &mut BTreeSet<String>) -> Option<Grant> {
+    let grantor: String = row.get::<_, Option<String>>(at)?;
+    let grantee: String = row.get::<_, Option<String>>(at + 1)?;
+    let privilege: String = row.get::<_, Option<String>>(at + 2)?;
+    roles.insert(grantor.clone());
+    if grantee != "PUBLIC" {
+        roles.insert(grantee.clone());
+    }
+    Some(Grant {
+        grantor,
+        grantee,
+        privilege,
+        grantable: row.get::<_, Option<bool>>(at + 3) == Some(true),
+    })
+}
+
 /// `GRANT` statements for one ACL (in its order), grouping each grantee's privileges.
 fn grant_statements(on: &str, column: Option<&str>, owner: &str, grants: &[Grant]) -> Vec<String> {
     let mut out = Vec::new();
@@ -234,22 +252,10 @@ async fn grants(
         if !same {
             acls.push(Acl { object: i, on, column, owner: row.get(3), grants: Vec::new() });
         }
-        if let (Some(grantor), Some(grantee), Some(privilege)) = (
-            row.get::<_, Option<String>>(4),
-            row.get::<_, Option<String>>(5),
-            row.get::<_, Option<String>>(6),
-        ) && let Some(last) = acls.last_mut()
+        if let Some(grant) = grant_at(&row, 4, roles)
+            && let Some(last) = acls.last_mut()
         {
-            roles.insert(grantor.clone());
-            if grantee != "PUBLIC" {
-                roles.insert(grantee.clone());
-            }
-            last.grants.push(Grant {
-                grantor,
-                grantee,
-                privilege,
-                grantable: row.get::<_, Option<bool>>(7) == Some(true),
-            });
+            last.grants.push(grant);
         }
     }
     for Acl { object, on, column, owner, grants: list } in acls {
@@ -311,21 +317,10 @@ async fn default_privileges_of(
                 grants: Vec::new(),
             });
         }
-        if let (Some(grantor), Some(grantee), Some(privilege)) = (
-            row.get::<_, Option<String>>(4),
-            row.get::<_, Option<String>>(5),
-            row.get::<_, Option<String>>(6),
-        ) && let Some(last) = entries.last_mut()
+        if let Some(grant) = grant_at(&row, 4, roles)
+            && let Some(last) = entries.last_mut()
         {
-            if grantee != "PUBLIC" {
-                roles.insert(grantee.clone());
-            }
-            last.grants.push(Grant {
-                grantor,
-                grantee,
-                privilege,
-                grantable: row.get::<_, Option<bool>>(7) == Some(true),
-            });
+            last.grants.push(grant);
         }
     }
     let mut out = Vec::new();
@@ -426,22 +421,10 @@ async fn initial_privilege_changes(
                 grants: Vec::new(),
             });
         }
-        if let (Some(grantor), Some(grantee), Some(privilege)) = (
-            row.get::<_, Option<String>>(4),
-            row.get::<_, Option<String>>(5),
-            row.get::<_, Option<String>>(6),
-        ) && let Some(last) = groups.last_mut()
+        if let Some(grant) = grant_at(&row, 4, roles)
+            && let Some(last) = groups.last_mut()
         {
-            roles.insert(grantor.clone());
-            if grantee != "PUBLIC" {
-                roles.insert(grantee.clone());
-            }
-            last.grants.push(Grant {
-                grantor,
-                grantee,
-                privilege,
-                grantable: row.get::<_, Option<bool>>(7) == Some(true),
-            });
+            last.grants.push(grant);
         }
     }
     let mut out = Vec::new();

@@ -471,12 +471,7 @@ pub(super) async fn generate(
                 }
             }
         }
-        if let Some(owner) = &object.owner_sql {
-            script.push_entry(Kind::Owner, table, schema, owner);
-        }
-        for comment in &object.comments {
-            script.push_entry(Kind::Create, table, schema, comment);
-        }
+        push_owner_and_comments(script, object, table, schema);
         grants.push(i);
     }
     // pg_restore's passes: ACLs after the main pass, then event triggers and matview refreshes.
@@ -495,12 +490,7 @@ pub(super) async fn generate(
         for statement in &object.statements {
             post.push_entry(Kind::Create, None, schema, statement);
         }
-        if let Some(owner) = &object.owner_sql {
-            post.push_entry(Kind::Owner, None, schema, owner);
-        }
-        for comment in &object.comments {
-            post.push_entry(Kind::Create, None, schema, comment);
-        }
+        push_owner_and_comments(&mut post, object, None, schema);
         for grant in &object.grants {
             post.push_entry(Kind::Acl, None, schema, grant);
         }
@@ -513,6 +503,21 @@ pub(super) async fn generate(
         unsupported,
         skipped,
     })
+}
+
+/// An object's `ALTER ... OWNER TO` and comments, after its own statements.
+fn push_owner_and_comments(
+    script: &mut ScriptWriter,
+    object: &Object,
+    table: Option<(&str, &str)>,
+    schema: Option<&str>,
+) {
+    if let Some(owner) = &object.owner_sql {
+        script.push_entry(Kind::Owner, table, schema, owner);
+    }
+    for comment in &object.comments {
+        script.push_entry(Kind::Create, table, schema, comment);
+    }
 }
 
 /// Objects of the database itself (not of a schema) that pg_dump would dump in a whole-database
