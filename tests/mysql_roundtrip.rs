@@ -299,8 +299,9 @@ fn chunks_roll_over_at_the_first_row_boundary_past_the_limit() {
 /// sakila; USE sakila;` lines removed and its `sakila.`-qualified names (in `actor_info`)
 /// pointed at `db`.
 fn sakila_schema_for(db: &str) -> String {
-    let path = "/work/shared/testdata/sakila/mysql-sakila-schema.sql";
-    let path = std::env::var("STREAMDUMP_SAKILA_MYSQL_SCHEMA").unwrap_or_else(|_| path.into());
+    let path = std::env::var("STREAMDUMP_SAKILA_MYSQL_SCHEMA").unwrap_or_else(|_| {
+        util::shared_testdata("sakila/mysql-sakila-schema.sql").display().to_string()
+    });
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
     let mut dropped = 0;
     let script: Vec<String> = text

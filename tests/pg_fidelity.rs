@@ -40,9 +40,8 @@ fn repo_file(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
-/// A file of the shared test data next to this repository (`../shared/testdata/...`).
 fn shared_file(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata").join(relative)
+    util::shared_testdata(relative)
 }
 
 fn pagila() -> Vec<PathBuf> {

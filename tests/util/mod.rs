@@ -272,3 +272,19 @@ pub fn aws_s3(args: &[&str]) {
         .unwrap_or_else(|e| panic!("running {} ({e}): run scripts/dev.sh install", aws.display()));
     assert!(out.status.success(), "aws s3 {args:?}: {}", stderr(&out));
 }
+
+/// A file of the third-party test data (Pagila, Sakila): `$STREAMDUMP_SHARED_TESTDATA`, else
+/// `../shared/testdata` beside this repository, else `/work/shared/testdata` (where a clone
+/// made elsewhere, as CI's, still finds it).
+pub fn shared_testdata(relative: &str) -> std::path::PathBuf {
+    let candidates = [
+        std::env::var_os("STREAMDUMP_SHARED_TESTDATA").map(std::path::PathBuf::from),
+        Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata")),
+        Some(std::path::PathBuf::from("/work/shared/testdata")),
+    ];
+    let dirs: Vec<std::path::PathBuf> = candidates.into_iter().flatten().collect();
+    dirs.iter()
+        .map(|d| d.join(relative))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{relative} not found under any of {dirs:?}"))
+}
