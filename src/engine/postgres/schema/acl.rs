@@ -161,6 +161,43 @@ fn grant_at(row: &tokio_postgres::Row, at: usize, roles: &mut BTreeSet<String>) 
     })
 }
 
+/// The rows of an exploded-ACL query (ordered by object, then ACL position) grouped by the key
+/// `head` gives each row, with the head of each group's first row and the grants of its rows
+/// (columns `at..at + 4`). Rows `head` answers `None` for are skipped.
+fn group_grants<K: PartialEq, H>(
+    rows: &[tokio_postgres::Row],
+    at: usize,
+    roles: &mut BTreeSet<String>,
+    mut head: impl FnMut(&tokio_postgres::Row) -> Option<(K, H)>,
+) -> Vec<(H, Vec<Grant>)> {
+    let mut groups: Vec<(K, H, Vec<Grant>)> = Vec::new();
+    for row in rows {
+        let Some((key, value)) = head(row) else { continue };
+        if groups.last().is_none_or(|g| g.0 != key) {
+            groups.push((key, value, Vec::new()));
+        }
+        if let Some(grant) = grant_at(row, at, roles)
+            && let Some(last) = groups.last_mut()
+        {
+            last.2.push(grant);
+        }
+    }
+    groups.into_iter().map(|(_, head, grants)| (head, grants)).collect()
+}
+
+/// The statements that give `on` (or its `column`) exactly this ACL: for an object, `REVOKE ALL`
+/// from PUBLIC and the owner first, then the grants in ACL order, so the restored ACL is the
+/// same array; a column's privileges start empty.
+fn rebuild_acl(on: &str, column: Option<&str>, owner: &str, grants: &[Grant]) -> Vec<String> {
+    let mut out = Vec::new();
+    if column.is_none() {
+        out.push(format!("REVOKE ALL ON {on} FROM PUBLIC;"));
+        out.push(format!("REVOKE ALL ON {on} FROM {};", quote_ident(owner)));
+    }
+    out.extend(grant_statements(on, column, owner, grants));
+    out
+}
+
 /// `GRANT` statements for one ACL (in its order), grouping each grantee's privileges.
 fn grant_statements(on: &str, column: Option<&str>, owner: &str, grants: &[Grant]) -> Vec<String> {
     let mut out = Vec::new();
@@ -229,36 +266,21 @@ async fn grants(
         )
         .await
         .map_err(db_err("reading privileges"))?;
-    // Group rows by object and column, keeping the ACL order.
-    struct Acl {
-        object: usize,
-        /// Set for the identity sequence of a table: the ACL is the sequence's.
-        on: Option<String>,
-        column: Option<String>,
-        owner: String,
-        grants: Vec<Grant>,
-    }
-    let mut acls: Vec<Acl> = Vec::new();
-    for row in rows {
+    // Grouped by object and column, keeping the ACL order. The owner comes with each group;
+    // `on` is set for a table's identity sequence, whose ACL is the sequence's.
+    let acls = group_grants(&rows, 4, roles, |row| {
         let reference: Ref = (row.get(0), row.get(1));
-        let Some(&i) = by_ref.get(&reference) else { continue };
+        let &i = by_ref.get(&reference)?;
+        let own = objects[i].refs.first() == Some(&reference);
         let on = match row.get::<_, Option<String>>(8) {
-            Some(sequence) if objects[i].refs.first() != Some(&reference) => Some(sequence),
-            _ if objects[i].refs.first() != Some(&reference) => continue,
+            Some(sequence) if !own => Some(sequence),
+            _ if !own => return None,
             _ => None,
         };
         let column: Option<String> = row.get(2);
-        let same = acls.last().is_some_and(|a| a.object == i && a.column == column && a.on == on);
-        if !same {
-            acls.push(Acl { object: i, on, column, owner: row.get(3), grants: Vec::new() });
-        }
-        if let Some(grant) = grant_at(&row, 4, roles)
-            && let Some(last) = acls.last_mut()
-        {
-            last.grants.push(grant);
-        }
-    }
-    for Acl { object, on, column, owner, grants: list } in acls {
+        Some(((i, column.clone(), on.clone()), (i, on, column, row.get::<_, String>(3))))
+    });
+    for ((object, on, column, owner), list) in acls {
         let object = &mut objects[object];
         let Some(target) = &object.target else { continue };
         let Some(keyword) = grant_keyword(&target.keyword) else { continue };
@@ -266,11 +288,8 @@ async fn grants(
         let on = on.unwrap_or_else(|| format!("{keyword} {identity}"));
         if column.is_none() {
             roles.insert(owner.clone());
-            object.grants.push(format!("REVOKE ALL ON {on} FROM PUBLIC;"));
-            object.grants.push(format!("REVOKE ALL ON {on} FROM {};", quote_ident(&owner)));
         }
-        let statements = grant_statements(&on, column.as_deref(), &owner, &list);
-        object.grants.extend(statements);
+        object.grants.extend(rebuild_acl(&on, column.as_deref(), &owner, &list));
     }
     Ok(())
 }
@@ -297,34 +316,13 @@ async fn default_privileges_of(
         )
         .await
         .map_err(db_err("reading default privileges"))?;
-    /// One `pg_default_acl` row: its OID, role, schema, object kind and grants.
-    struct Entry {
-        oid: u32,
-        role: String,
-        schema: Option<String>,
-        objects: String,
-        grants: Vec<Grant>,
-    }
-    let mut entries: Vec<Entry> = Vec::new();
-    for row in rows {
-        let oid: u32 = row.get(0);
-        if entries.last().is_none_or(|e| e.oid != oid) {
-            entries.push(Entry {
-                oid,
-                role: row.get(1),
-                schema: row.get(2),
-                objects: row.get(3),
-                grants: Vec::new(),
-            });
-        }
-        if let Some(grant) = grant_at(&row, 4, roles)
-            && let Some(last) = entries.last_mut()
-        {
-            last.grants.push(grant);
-        }
-    }
+    // Per `pg_default_acl` row: its role, schema, object kind and grants.
+    let entries = group_grants(&rows, 4, roles, |row| {
+        let head: (String, Option<String>, String) = (row.get(1), row.get(2), row.get(3));
+        Some((row.get::<_, u32>(0), head))
+    });
     let mut out = Vec::new();
-    for Entry { role, schema, objects, grants: list, .. } in entries {
+    for ((role, schema, objects), list) in entries {
         roles.insert(role.clone());
         let prefix = format!(
             "ALTER DEFAULT PRIVILEGES FOR ROLE {}{}",
@@ -399,43 +397,18 @@ async fn initial_privilege_changes(
         )
         .await
         .map_err(db_err("reading changed privileges of system and extension objects"))?;
-    /// One object's (or column's) changed ACL.
-    struct Changed {
-        key: (u32, u32, i32),
-        schema: String,
-        on: String,
-        column: Option<String>,
-        owner: String,
-        grants: Vec<Grant>,
-    }
-    let mut groups: Vec<Changed> = Vec::new();
-    for row in rows {
+    // Per object and column, in ACL order: schema, target, column and owner.
+    let groups = group_grants(&rows, 4, roles, |row| {
         let key = (row.get::<_, u32>(8), row.get::<_, u32>(9), row.get::<_, i32>(10));
-        if groups.last().is_none_or(|g| g.key != key) {
-            groups.push(Changed {
-                key,
-                schema: row.get(0),
-                on: row.get(1),
-                column: row.get(2),
-                owner: row.get(3),
-                grants: Vec::new(),
-            });
-        }
-        if let Some(grant) = grant_at(&row, 4, roles)
-            && let Some(last) = groups.last_mut()
-        {
-            last.grants.push(grant);
-        }
-    }
+        let head: (String, String, Option<String>, String) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        Some((key, head))
+    });
     let mut out = Vec::new();
-    for Changed { schema, on, column, owner, grants: list, .. } in groups {
+    for ((schema, on, column, owner), list) in groups {
         // System objects exist in every target: their statements run in every restore.
         let tag = (schema != "pg_catalog" && schema != "information_schema").then_some(schema);
-        if column.is_none() {
-            out.push((tag.clone(), format!("REVOKE ALL ON {on} FROM PUBLIC;")));
-            out.push((tag.clone(), format!("REVOKE ALL ON {on} FROM {};", quote_ident(&owner))));
-        }
-        for statement in grant_statements(&on, column.as_deref(), &owner, &list) {
+        for statement in rebuild_acl(&on, column.as_deref(), &owner, &list) {
             out.push((tag.clone(), statement));
         }
     }

@@ -169,22 +169,23 @@ pub(super) async fn indexes(scope: &Scope<'_>) -> Result<Found> {
                 priority::INDEX,
             );
         }
-        let parent_table: Option<Oid> = row.get(16);
-        if let (Some(parent), Some(_)) = (row.get::<_, Option<String>>(10), parent_table)
-            && !parent_table.is_some_and(|t| scope.tables.contains_key(&t))
-        {
-            found.skipped.push(format!(
-                "attachment of index {schema}.{name} to {parent} (its table is not in the backup)"
-            ));
-        } else if let (Some(parent), Some(parent_oid)) =
+        // An index of a partition attaches to its parent's index, if that index's table is here.
+        if let (Some(parent), Some(parent_oid)) =
             (row.get::<_, Option<String>>(10), row.get::<_, Option<Oid>>(11))
         {
-            let mut attach =
-                Object::unnamed(Phase::Post, priority::INDEX_ATTACH, Some(&schema), &name)
-                    .sql(format!("ALTER INDEX {parent} ATTACH PARTITION {index_ident};"));
-            attach.deps.push(reference);
-            attach.deps.push((reference.0, parent_oid));
-            found.objects.push(attach);
+            let parent_table: Option<Oid> = row.get(16);
+            if parent_table.is_some_and(|t| scope.tables.contains_key(&t)) {
+                let mut attach =
+                    Object::unnamed(Phase::Post, priority::INDEX_ATTACH, Some(&schema), &name)
+                        .sql(format!("ALTER INDEX {parent} ATTACH PARTITION {index_ident};"));
+                attach.deps.push(reference);
+                attach.deps.push((reference.0, parent_oid));
+                found.objects.push(attach);
+            } else {
+                found.skipped.push(format!(
+                    "attachment of index {schema}.{name} to {parent} (its table is not in the backup)"
+                ));
+            }
         }
     }
     Ok(found)

@@ -293,8 +293,8 @@ async fn domain_constraints(scope: &Scope<'_>) -> Result<HashMap<Oid, Vec<Domain
         checks.entry(row.get(2)).or_default().push(DomainCheck {
             reference: (row.get(0), row.get(1)),
             name: row.get(3),
-            definition: definition.trim_end_matches(" NOT VALID").to_string()
-                + if row.get::<_, bool>(5) { "" } else { " NOT VALID" },
+            // pg_get_constraintdef ends a NOT VALID check with NOT VALID itself.
+            definition,
             validated: row.get(5),
         });
     }

@@ -64,7 +64,6 @@ pub(super) async fn views(scope: &Scope<'_>) -> Result<Found> {
             object.refs.push((class, rule));
         }
         if materialized {
-            materialized_views.push((reference.1, found.objects.len()));
             let using = row
                 .get::<_, Option<String>>(10)
                 .map(|am| format!(" USING {}", crate::engine::postgres::quote_ident(&am)))
@@ -78,10 +77,6 @@ pub(super) async fn views(scope: &Scope<'_>) -> Result<Found> {
                         .sql(format!("REFRESH MATERIALIZED VIEW {ident};"));
                 refresh.deps.push(reference);
                 found.objects.push(refresh);
-                // The view itself goes in after its refresh; keep the index pointing at it.
-                if let Some(last) = materialized_views.last_mut() {
-                    last.1 += 1;
-                }
             }
         } else {
             let check = row
@@ -96,6 +91,9 @@ pub(super) async fn views(scope: &Scope<'_>) -> Result<Found> {
             let columns: Option<String> = row.get(16);
             object.placeholder =
                 Some(format!("CREATE VIEW {ident} AS\n SELECT {};", columns.unwrap_or_default()));
+        }
+        if materialized {
+            materialized_views.push((reference.1, found.objects.len()));
         }
         found.objects.push(object);
     }
