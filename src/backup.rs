@@ -17,13 +17,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use chrono::Utc;
 use futures_util::StreamExt;
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::buffers::Recycler;
 use crate::codec::{self, ChunkEncoder, Digest};
 use crate::engine::mysql::MysqlSource;
 use crate::engine::postgres::PostgresSource;
@@ -418,7 +419,8 @@ async fn dump_chunk(
     let reader = async {
         // Owned here so the encoder sees the channel close as soon as the reader stops.
         let raw_tx = raw_tx;
-        let mut batch = BytesMut::with_capacity(BATCH_BYTES);
+        let mut buffers = Recycler::new(BATCH_BYTES, STAGE_DEPTH + 2);
+        let mut batch = buffers.buffer();
         let mut batch_rows = 0u64;
         let mut chunk_bytes = 0u64;
         let send = |msg| {
@@ -473,7 +475,8 @@ async fn dump_chunk(
                     return Err(Error::Cancelled { reason: "another table failed".into() });
                 }
                 ctx.progress.observer.raw_bytes(batch.len() as u64);
-                send(Raw::Data(batch.split().freeze(), batch_rows)).await?;
+                let full = std::mem::replace(&mut batch, buffers.buffer());
+                send(Raw::Data(buffers.freeze(full), batch_rows)).await?;
                 batch_rows = 0;
             }
             if chunk_bytes >= ctx.chunk_bytes {

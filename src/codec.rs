@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use zstd::stream::raw::{InBuffer, Operation, OutBuffer};
 
+use crate::buffers::Recycler;
 use crate::error::{Error, Result};
 
 /// Default zstd level. Level 1 was chosen from `benches/codec.rs` and `scripts/bench.sh` on a
@@ -55,16 +56,34 @@ pub fn hex_sha256(hasher: Sha256) -> String {
 }
 
 /// Collects compressed output and hashes it as it is written.
-#[derive(Default)]
 struct StoredSink {
     buffer: BytesMut,
+    /// Output buffers come back once the store has taken their bytes.
+    buffers: Recycler,
     hash: Sha256,
     bytes: u64,
+}
+
+/// Output buffers the backup pipeline may hold at once (its channel depth and the writer's).
+const STORED_BUFFERS: usize = 6;
+
+impl StoredSink {
+    fn new() -> Self {
+        StoredSink {
+            buffer: BytesMut::new(),
+            buffers: Recycler::new(FRAME_BYTES / 2, STORED_BUFFERS),
+            hash: Sha256::new(),
+            bytes: 0,
+        }
+    }
 }
 
 impl Write for StoredSink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.hash.update(buf);
+        if self.buffer.capacity() == 0 {
+            self.buffer = self.buffers.buffer();
+        }
         self.buffer.extend_from_slice(buf);
         self.bytes += buf.len() as u64;
         Ok(buf.len())
@@ -108,7 +127,7 @@ impl ChunkEncoder {
             pending: Vec::new(),
             frame: Vec::new(),
             frames: 0,
-            sink: StoredSink::default(),
+            sink: StoredSink::new(),
             raw_hash: Sha256::new(),
             raw_bytes: 0,
             rows: 0,
@@ -157,7 +176,8 @@ impl ChunkEncoder {
     /// Compressed bytes produced so far, if at least `min` are waiting.
     pub fn take(&mut self, min: usize) -> Option<Bytes> {
         let sink = &mut self.sink;
-        (sink.buffer.len() >= min.max(1)).then(|| sink.buffer.split().freeze())
+        (sink.buffer.len() >= min.max(1))
+            .then(|| sink.buffers.freeze(std::mem::take(&mut sink.buffer)))
     }
 
     /// End the last frame (an empty object is one empty frame); returns the remaining stored

@@ -12,6 +12,7 @@
 //! manifest.
 
 pub mod backup;
+pub mod buffers;
 pub mod codec;
 pub mod engine;
 pub mod error;

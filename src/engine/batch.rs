@@ -14,6 +14,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::stream::Stream;
 
 use super::RowBatch;
+use crate::buffers::Recycler;
 use crate::error::{Error, Result};
 
 /// Batches close at this many bytes (or when the driver has nothing more ready).
@@ -24,19 +25,31 @@ pub struct Batched<S, F> {
     inner: Pin<Box<S>>,
     error: F,
     buffer: BytesMut,
+    buffers: Recycler,
     rows: u64,
     ended: bool,
 }
 
+/// Batches the pipeline may hold at once (channel depths plus the stages' own): their buffers
+/// are reused once dropped.
+const BATCHES_IN_FLIGHT: usize = 8;
+
 impl<S, F> Batched<S, F> {
     /// Batch `inner`, whose items are single rows; `error` converts the driver's errors.
     pub fn new(inner: S, error: F) -> Self {
-        Batched { inner: Box::pin(inner), error, buffer: BytesMut::new(), rows: 0, ended: false }
+        Batched {
+            inner: Box::pin(inner),
+            error,
+            buffer: BytesMut::new(),
+            buffers: Recycler::new(BATCH_BYTES, BATCHES_IN_FLIGHT),
+            rows: 0,
+            ended: false,
+        }
     }
 
     fn take(&mut self) -> RowBatch {
         let rows = std::mem::take(&mut self.rows);
-        RowBatch { bytes: self.buffer.split().freeze(), rows }
+        RowBatch { bytes: self.buffers.freeze(std::mem::take(&mut self.buffer)), rows }
     }
 }
 
@@ -57,7 +70,7 @@ where
                         return Poll::Ready(Some(Ok(RowBatch { bytes: row, rows: 1 })));
                     }
                     if this.buffer.capacity() == 0 {
-                        this.buffer.reserve(BATCH_BYTES);
+                        this.buffer = this.buffers.buffer();
                     }
                     this.buffer.extend_from_slice(&row);
                     this.rows += 1;

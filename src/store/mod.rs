@@ -26,6 +26,7 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::Stream;
 use tokio::task::JoinSet;
 
+use crate::buffers::Recycler;
 use crate::error::{Error, Result};
 
 pub use local::LocalStore;
@@ -257,6 +258,8 @@ pub struct PartWriter {
     part_size: usize,
     parts_in_flight: usize,
     buffer: bytes::BytesMut,
+    /// Part buffers come back here once their upload has dropped them.
+    buffers: Recycler,
     upload: Option<Box<dyn Upload>>,
     in_flight: JoinSet<Result<()>>,
     written: u64,
@@ -270,6 +273,8 @@ impl PartWriter {
             part_size: options.part_size,
             parts_in_flight: options.parts_in_flight,
             buffer: bytes::BytesMut::new(),
+            // Every part in flight, the one filling, and one spare.
+            buffers: Recycler::new(options.part_size, options.parts_in_flight + 2),
             upload: None,
             in_flight: JoinSet::new(),
             written: 0,
@@ -295,13 +300,13 @@ impl PartWriter {
         self.written += data.len() as u64;
         while !data.is_empty() {
             if self.buffer.capacity() == 0 {
-                self.buffer = bytes::BytesMut::with_capacity(self.part_size);
+                self.buffer = self.buffers.buffer();
             }
             let take = (self.part_size - self.buffer.len()).min(data.len());
             self.buffer.extend_from_slice(&data[..take]);
             data = &data[take..];
             if self.buffer.len() == self.part_size {
-                let part = std::mem::take(&mut self.buffer).freeze();
+                let part = self.buffers.freeze(std::mem::take(&mut self.buffer));
                 if let Err(e) = self.send_part(part).await {
                     self.abort().await;
                     return Err(e);
