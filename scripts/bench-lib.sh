@@ -26,6 +26,32 @@ bench_settings() {
   LOAD_WAIT=${LOAD_WAIT:-180}
   CLEAN=${CLEAN:-0}
   TOP=${TOP:-0}
+  REPEAT=${REPEAT:-3}
+  [[ $REPEAT =~ ^[1-9][0-9]*$ ]] || die "REPEAT '$REPEAT' is not a number"
+}
+
+# Repeated measurements: `sample TOOL OUT CMD...` measures like `measure` and keeps the figures
+# under TOOL; `settle TOOL` then sets M_WALL to the median wall, M_CPU to the median client CPU,
+# M_RSS and M_LOAD to the largest seen, and M_RUNS to every wall. The benchmarks run their
+# repeated tools in rounds (each tool once per round), so a slow spell of this shared machine
+# hits every tool alike instead of one tool's every run.
+declare -A S_WALL=() S_RSS=() S_CPU=() S_LOAD=()
+sample() { # sample TOOL STDOUT_FILE CMD...
+  local tool=$1; shift
+  measure "$@"
+  S_WALL[$tool]+="$M_WALL "; S_RSS[$tool]+="$M_RSS "; S_CPU[$tool]+="${M_CPU%\%} "; S_LOAD[$tool]+="$M_LOAD "
+}
+median_of() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+max_of() { printf '%s\n' "$@" | sort -g | tail -n1; }
+settle() { # settle TOOL
+  local tool=$1
+  # shellcheck disable=SC2086  # the lists are space-separated numbers
+  {
+    M_WALL=$(median_of ${S_WALL[$tool]}); M_RSS=$(max_of ${S_RSS[$tool]})
+    M_CPU="$(median_of ${S_CPU[$tool]})%"; M_LOAD=$(max_of ${S_LOAD[$tool]})
+  }
+  M_RUNS=$(printf '%s' "${S_WALL[$tool]% }" | tr ' ' '/')
+  unset "S_WALL[$tool]" "S_RSS[$tool]" "S_CPU[$tool]" "S_LOAD[$tool]"
 }
 
 load1() { cut -d' ' -f1 /proc/loadavg; }

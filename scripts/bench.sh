@@ -26,6 +26,8 @@
 #   LEVEL=<n>     zstd level for `zstd -n` and `streamdump --zstd-level n`
 #                 (default: DEFAULT_ZSTD_LEVEL from src/codec.rs, streamdump then runs with defaults)
 #   JOBS=2        pg_restore -j / streamdump --jobs (backup and restore)
+#   REPEAT=3      rounds of the compared backups (raw COPY, pg_dump|zstd, streamdump -> file, s3):
+#                 each tool runs once per round, the tables show medians and every run's wall
 #   CLEAN=1       drop the bench_<rows> databases at the end (default: keep them for the next run)
 #   LOAD_MAX=0.7  LOAD_WAIT=180  load threshold and the longest wait for it, in seconds
 #   TOP=1         print `top -H` of the streamdump process during the backups (costs a little CPU)
@@ -112,9 +114,9 @@ BACKUP_ROWS=()
 RESTORE_ROWS=()
 # record_backup ROWS TOOL OUTPUT_BYTES
 record_backup() {
-  BACKUP_ROWS+=("$1"$'\t'"$2"$'\t'"$M_WALL"$'\t'"$3"$'\t'"$M_RSS"$'\t'"$M_CPU"$'\t'"$M_LOAD")
-  say "$(printf '%-8s %-34s %8ss %12s B out  %7.1f MiB RSS  cpu %5s  load %s' "$1" "$2" "$M_WALL" "$3" \
-    "$(awk -v k="$M_RSS" 'BEGIN { print k / 1024 }')" "$M_CPU" "$M_LOAD")"
+  BACKUP_ROWS+=("$1"$'\t'"$2"$'\t'"$M_WALL"$'\t'"$3"$'\t'"$M_RSS"$'\t'"$M_CPU"$'\t'"$M_LOAD"$'\t'"${M_RUNS:--}")
+  say "$(printf '%-8s %-34s %8ss %12s B out  %7.1f MiB RSS  cpu %5s  load %s  runs %s' "$1" "$2" "$M_WALL" "$3" \
+    "$(awk -v k="$M_RSS" 'BEGIN { print k / 1024 }')" "$M_CPU" "$M_LOAD" "${M_RUNS:--}")"
 }
 # record_restore ROWS TOOL ROWS_OK [WALL_OVERRIDE]
 record_restore() {
@@ -192,45 +194,52 @@ for n in $SIZES; do
   RAW_BYTES[$n]=$((o + e))
   say "$db: raw COPY text: orders $o B, order_events $e B, total ${RAW_BYTES[$n]} B"
 
-  # (the bash -c scripts below get their arguments as $0 $1 ..., hence single quotes)
-  # 1. raw COPY, one table after the other (one connection at a time), and both at once.
-  # shellcheck disable=SC2016
-  measure /dev/null bash -c '"$0" -X -q -d "$1" -c "COPY orders TO STDOUT" >/dev/null &&
-      "$0" -X -q -d "$1" -c "COPY order_events TO STDOUT" >/dev/null' "$PGBIN/psql" "$db"
-  record_backup "$n" "raw COPY > /dev/null" 0
-  # shellcheck disable=SC2016
-  measure /dev/null bash -c '"$0" -X -q -d "$1" -c "COPY orders TO STDOUT" >/dev/null & a=$!
-      "$0" -X -q -d "$1" -c "COPY order_events TO STDOUT" >/dev/null; b=$?; wait $a && exit $b' "$PGBIN/psql" "$db"
-  record_backup "$n" "raw COPY, 2 tables at once" 0
-
-  # 2. pg_dump -Fc (default compression: gzip level 6 in PostgreSQL 15)
+  # pg_dump -Fc (default compression: gzip level 6 in PostgreSQL 15): measured once, it is slow
+  # and is not a target; its dump feeds pg_restore below.
+  M_RUNS=""
   measure /dev/null "$PGBIN/pg_dump" -d "$db" -Fc -f "$SCRATCH/$db.dump"
   record_backup "$n" "pg_dump -Fc" "$(stat -c %s "$SCRATCH/$db.dump")"
 
-  # 3. pg_dump -Fp | zstd (pg_dump 15 has no zstd of its own)
-  # shellcheck disable=SC2016
-  measure /dev/null bash -c 'set -o pipefail; "$0" -d "$1" -Fp | zstd -q -"$2" -T1 >"$3"' \
-    "$PGBIN/pg_dump" "$db" "$LEVEL" "$SCRATCH/$db.sql.zst"
-  record_backup "$n" "pg_dump -Fp | zstd -$LEVEL -T1" "$(stat -c %s "$SCRATCH/$db.sql.zst")"
-  rm -f -- "$SCRATCH/$db.sql.zst"
+  # The tools the targets compare, REPEAT rounds of each once (medians are reported).
+  # (the bash -c scripts below get their arguments as $0 $1 ..., hence single quotes)
+  for ((round = 1; round <= REPEAT; round++)); do
+    say "$db: backup round $round of $REPEAT"
+    # 1. raw COPY, one table after the other (one connection at a time), and both at once.
+    # shellcheck disable=SC2016
+    sample copy /dev/null bash -c '"$0" -X -q -d "$1" -c "COPY orders TO STDOUT" >/dev/null &&
+        "$0" -X -q -d "$1" -c "COPY order_events TO STDOUT" >/dev/null' "$PGBIN/psql" "$db"
+    # shellcheck disable=SC2016
+    sample copy2 /dev/null bash -c '"$0" -X -q -d "$1" -c "COPY orders TO STDOUT" >/dev/null & a=$!
+        "$0" -X -q -d "$1" -c "COPY order_events TO STDOUT" >/dev/null; b=$?; wait $a && exit $b' "$PGBIN/psql" "$db"
 
-  # 4. streamdump backup, local directory and S3
-  [[ $TOP == 1 ]] && watch_threads "$BIN backup --source $src --to file://" "streamdump backup (file)"
-  measure "$SCRATCH/backup-file.json" "$BIN" backup --source "$src" --to "file://$SCRATCH/sd" \
-    --jobs "$JOBS" "${LEVEL_ARGS[@]}" --json
-  end_watch
+    # 2. pg_dump -Fp | zstd (pg_dump 15 has no zstd of its own)
+    # shellcheck disable=SC2016
+    sample pgzstd /dev/null bash -c 'set -o pipefail; "$0" -d "$1" -Fp | zstd -q -"$2" -T1 >"$3"' \
+      "$PGBIN/pg_dump" "$db" "$LEVEL" "$SCRATCH/$db.sql.zst"
+    zstd_out=$(stat -c %s "$SCRATCH/$db.sql.zst")
+    rm -f -- "$SCRATCH/$db.sql.zst"
+
+    # 3. streamdump backup, local directory and S3 (every round a new backup beside the last)
+    [[ $TOP == 1 && $round == 1 ]] && watch_threads "$BIN backup --source $src --to file://" "streamdump backup (file)"
+    sample file "$SCRATCH/backup-file.json" "$BIN" backup --source "$src" --to "file://$SCRATCH/sd" \
+      --jobs "$JOBS" "${LEVEL_ARGS[@]}" --json
+    end_watch
+    [[ $TOP == 1 && $round == 1 ]] && watch_threads "$BIN backup --source $src --to s3://" "streamdump backup (s3)"
+    sample s3 "$SCRATCH/backup-s3.json" "$BIN" backup --source "$src" --to "s3://$S3_BUCKET/$S3_PREFIX/$n" \
+      --endpoint "$S3_ENDPOINT" --path-style --jobs "$JOBS" "${LEVEL_ARGS[@]}" --json
+    end_watch
+  done
+  settle copy; record_backup "$n" "raw COPY > /dev/null" 0
+  settle copy2; record_backup "$n" "raw COPY, 2 tables at once" 0
+  settle pgzstd; record_backup "$n" "pg_dump -Fp | zstd -$LEVEL -T1" "$zstd_out"
   stored=$(jq -r .stored_bytes "$SCRATCH/backup-file.json")
   sd_raw=$(jq -r .raw_bytes "$SCRATCH/backup-file.json")
   manifest_file=$(jq -r .manifest "$SCRATCH/backup-file.json")
   [[ $sd_raw == "${RAW_BYTES[$n]}" ]] || say "warning: streamdump raw_bytes $sd_raw != psql COPY bytes ${RAW_BYTES[$n]}"
-  record_backup "$n" "streamdump backup -> file" "$stored"
-
-  [[ $TOP == 1 ]] && watch_threads "$BIN backup --source $src --to s3://" "streamdump backup (s3)"
-  measure "$SCRATCH/backup-s3.json" "$BIN" backup --source "$src" --to "s3://$S3_BUCKET/$S3_PREFIX/$n" \
-    --endpoint "$S3_ENDPOINT" --path-style --jobs "$JOBS" "${LEVEL_ARGS[@]}" --json
-  end_watch
+  settle file; record_backup "$n" "streamdump backup -> file" "$stored"
   manifest_s3=$(jq -r .manifest "$SCRATCH/backup-s3.json")
-  record_backup "$n" "streamdump backup -> s3" "$(jq -r .stored_bytes "$SCRATCH/backup-s3.json")"
+  settle s3; record_backup "$n" "streamdump backup -> s3" "$(jq -r .stored_bytes "$SCRATCH/backup-s3.json")"
+  M_RUNS=""
 
   # 5. restore into fresh databases
   check_rows() { # check_rows DB -> yes/NO
@@ -289,19 +298,19 @@ report() {
   echo
   echo "### Backup"
   echo
-  echo "| rows | tool | wall s | MB/s | x COPY | x pg_dump\|zstd | output bytes | raw/output | peak RSS MiB | client CPU | load |"
-  echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| rows | tool | wall s | MB/s | x COPY | x pg_dump\|zstd | output bytes | raw/output | peak RSS MiB | client CPU | load | every run, s |"
+  echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
   for rec in "${BACKUP_ROWS[@]}"; do
-    IFS=$'\t' read -r n tool wall out rss cpu load <<<"$rec"
+    IFS=$'\t' read -r n tool wall out rss cpu load runs <<<"$rec"
     raw=${RAW_BYTES[$n]}
     copy_wall=$(printf '%s\n' "${BACKUP_ROWS[@]}" | ref "$n" "raw COPY > /dev/null")
     zstd_wall=$(printf '%s\n' "${BACKUP_ROWS[@]}" | ref "$n" "pg_dump -Fp | zstd")
     awk -v n="$n" -v tool="$tool" -v w="$wall" -v raw="$raw" -v out="$out" -v rss="$rss" -v cpu="$cpu" \
-      -v ld="$load" -v cw="$copy_wall" -v zw="$zstd_wall" 'BEGIN {
+      -v ld="$load" -v cw="$copy_wall" -v zw="$zstd_wall" -v runs="$runs" 'BEGIN {
         gsub(/\|/, "\\|", tool)
-        printf "| %d | %s | %.2f | %.0f | %.2f | %s | %s | %s | %.1f | %s | %s |\n", n, tool, w, raw / 1e6 / w,
+        printf "| %d | %s | %.2f | %.0f | %.2f | %s | %s | %s | %.1f | %s | %s | %s |\n", n, tool, w, raw / 1e6 / w,
           cw / w, (zw == "" ? "-" : sprintf("%.2f", zw / w)), (out > 0 ? out : "-"),
-          (out > 0 ? sprintf("%.2f", raw / out) : "-"), rss / 1024, cpu, ld }'
+          (out > 0 ? sprintf("%.2f", raw / out) : "-"), rss / 1024, cpu, ld, runs }'
   done
   echo
   echo "### Restore"
