@@ -26,8 +26,9 @@
 #   LEVEL=<n>     zstd level for `zstd -n` and `streamdump --zstd-level n`
 #                 (default: DEFAULT_ZSTD_LEVEL from src/codec.rs, streamdump then runs with defaults)
 #   JOBS=2        pg_restore -j / streamdump --jobs (backup and restore)
-#   REPEAT=3      rounds of the compared backups (raw COPY, pg_dump|zstd, streamdump -> file, s3):
-#                 each tool runs once per round, the tables show medians and every run's wall
+#   REPEAT=3      rounds of the compared runs (backup: raw COPY, pg_dump|zstd, streamdump -> file
+#                 and s3; restore: pg_restore, streamdump <- file and s3): each tool runs once per
+#                 round, the tables show medians and every run's wall
 #   CLEAN=1       drop the bench_<rows> databases at the end (default: keep them for the next run)
 #   LOAD_MAX=0.7  LOAD_WAIT=180  load threshold and the longest wait for it, in seconds
 #   TOP=1         print `top -H` of the streamdump process during the backups (costs a little CPU)
@@ -121,7 +122,7 @@ record_backup() {
 # record_restore ROWS TOOL ROWS_OK [WALL_OVERRIDE]
 record_restore() {
   local wall=${4:-$M_WALL}
-  RESTORE_ROWS+=("$1"$'\t'"$2"$'\t'"$wall"$'\t'"$3"$'\t'"$M_RSS"$'\t'"$M_CPU"$'\t'"$M_LOAD")
+  RESTORE_ROWS+=("$1"$'\t'"$2"$'\t'"$wall"$'\t'"$3"$'\t'"$M_RSS"$'\t'"$M_CPU"$'\t'"$M_LOAD"$'\t'"${M_RUNS:--}")
   say "$(printf '%-8s %-34s %8ss  rows %-3s  %7.1f MiB RSS  cpu %5s  load %s' "$1" "$2" "$wall" "$3" \
     "$(awk -v k="$M_RSS" 'BEGIN { print k / 1024 }')" "$M_CPU" "$M_LOAD")"
 }
@@ -247,33 +248,44 @@ for n in $SIZES; do
     got=$(psql_ -d "$1" -Atc "SELECT (SELECT count(*) FROM orders) || ' ' || (SELECT count(*) FROM order_events)")
     if [[ $got == "$n $((n / 3))" ]]; then echo yes; else echo "NO ($got)"; fi
   }
-  target="${db}_pgr"
-  drop_db "$target"; RESTORED+=("$target")
-  psql_ -d postgres -c "CREATE DATABASE $target TEMPLATE template0"
-  measure /dev/null "$PGBIN/pg_restore" -j "$JOBS" -d "$target" "$SCRATCH/$db.dump"
-  pgr_wall=$M_WALL
-  record_restore "$n" "pg_restore -j $JOBS" "$(check_rows "$target")"
-  # streamdump restore ends with ANALYZE; pg_restore does not. Timed right after, no wait.
-  t0=$EPOCHREALTIME
-  psql_ -d "$target" -c 'ANALYZE'
-  analyze=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
-  record_restore "$n" "pg_restore -j $JOBS + ANALYZE" "$(check_rows "$target")" \
-    "$(awk -v a="$pgr_wall" -v b="$analyze" 'BEGIN { printf "%.2f", a + b }')"
-  drop_db "$target"
-  rm -f -- "$SCRATCH/$db.dump"
-
-  for from in file s3; do
-    target="${db}_sdr_$from"
-    manifest=$manifest_file
-    [[ $from == s3 ]] && manifest=$manifest_s3
+  # REPEAT rounds: pg_restore, then streamdump from the local and from the S3 backup.
+  ok_pgr=yes ok_file=yes ok_s3=yes
+  for ((round = 1; round <= REPEAT; round++)); do
+    say "$db: restore round $round of $REPEAT"
+    target="${db}_pgr"
     drop_db "$target"; RESTORED+=("$target")
-    [[ $TOP == 1 ]] && watch_threads "$BIN restore --from $manifest" "streamdump restore ($from)"
-    measure /dev/null "$BIN" restore --from "$manifest" --target "$(db_url "$target")" --create \
-      --jobs "$JOBS" --endpoint "$S3_ENDPOINT" --path-style --json
-    end_watch
-    record_restore "$n" "streamdump restore <- $from" "$(check_rows "$target")"
+    psql_ -d postgres -c "CREATE DATABASE $target TEMPLATE template0"
+    sample pgr /dev/null "$PGBIN/pg_restore" -j "$JOBS" -d "$target" "$SCRATCH/$db.dump"
+    [[ $(check_rows "$target") == yes ]] || ok_pgr=$(check_rows "$target")
+    # streamdump restore ends with ANALYZE; pg_restore does not. Timed right after, no wait.
+    t0=$EPOCHREALTIME
+    psql_ -d "$target" -c 'ANALYZE'
+    S_WALL[pgra]+="$(awk -v a="$t0" -v b="$EPOCHREALTIME" -v w="$M_WALL" 'BEGIN { printf "%.2f", w + b - a }') "
+    S_RSS[pgra]+="$M_RSS "; S_CPU[pgra]+="${M_CPU%\%} "; S_LOAD[pgra]+="$M_LOAD "
     drop_db "$target"
+
+    for from in file s3; do
+      target="${db}_sdr_$from"
+      manifest=$manifest_file
+      [[ $from == s3 ]] && manifest=$manifest_s3
+      drop_db "$target"; RESTORED+=("$target")
+      [[ $TOP == 1 && $round == 1 ]] && watch_threads "$BIN restore --from $manifest" "streamdump restore ($from)"
+      sample "r$from" /dev/null "$BIN" restore --from "$manifest" --target "$(db_url "$target")" --create \
+        --jobs "$JOBS" --endpoint "$S3_ENDPOINT" --path-style --json
+      end_watch
+      got=$(check_rows "$target")
+      if [[ $got != yes ]]; then
+        if [[ $from == file ]]; then ok_file=$got; else ok_s3=$got; fi
+      fi
+      drop_db "$target"
+    done
   done
+  rm -f -- "$SCRATCH/$db.dump"
+  settle pgr; record_restore "$n" "pg_restore -j $JOBS" "$ok_pgr"
+  settle pgra; record_restore "$n" "pg_restore -j $JOBS + ANALYZE" "$ok_pgr"
+  settle rfile; record_restore "$n" "streamdump restore <- file" "$ok_file"
+  settle rs3; record_restore "$n" "streamdump restore <- s3" "$ok_s3"
+  M_RUNS=""
   rm -rf -- "$SCRATCH/sd"
   aws_ s3 rm --recursive --quiet "s3://$S3_BUCKET/$S3_PREFIX/$n/" >/dev/null 2>&1 || true
 done
@@ -315,16 +327,16 @@ report() {
   echo
   echo "### Restore"
   echo
-  echo "| rows | tool | wall s | MB/s | x pg_restore | peak RSS MiB | client CPU | rows match | load |"
-  echo "|---:|---|---:|---:|---:|---:|---:|---|---:|"
+  echo "| rows | tool | wall s | MB/s | x pg_restore | peak RSS MiB | client CPU | rows match | load | every run, s |"
+  echo "|---:|---|---:|---:|---:|---:|---:|---|---:|---|"
   for rec in "${RESTORE_ROWS[@]}"; do
-    IFS=$'\t' read -r n tool wall ok rss cpu load <<<"$rec"
+    IFS=$'\t' read -r n tool wall ok rss cpu load runs <<<"$rec"
     raw=${RAW_BYTES[$n]}
     pgr_wall=$(printf '%s\n' "${RESTORE_ROWS[@]}" | ref "$n" "pg_restore -j $JOBS")
     awk -v n="$n" -v tool="$tool" -v w="$wall" -v raw="$raw" -v rss="$rss" -v cpu="$cpu" -v ok="$ok" \
-      -v ld="$load" -v pw="$pgr_wall" 'BEGIN {
-        printf "| %d | %s | %.2f | %.0f | %.2f | %.1f | %s | %s | %s |\n", n, tool, w, raw / 1e6 / w, pw / w,
-          rss / 1024, cpu, ok, ld }'
+      -v ld="$load" -v pw="$pgr_wall" -v runs="$runs" 'BEGIN {
+        printf "| %d | %s | %.2f | %.0f | %.2f | %.1f | %s | %s | %s | %s |\n", n, tool, w, raw / 1e6 / w, pw / w,
+          rss / 1024, cpu, ok, ld, runs }'
   done
   echo
   echo "### Targets"
