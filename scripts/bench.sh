@@ -14,7 +14,8 @@
 #            once), `pg_dump -Fc`, `pg_dump -Fp | zstd -LEVEL -T1`, `streamdump backup` to a local
 #            directory and to S3 (SeaweedFS)
 #   restore: `pg_restore -j JOBS` of the -Fc dump (and + ANALYZE, which streamdump restore does),
-#            `streamdump restore --jobs JOBS --create` from the local and from the S3 backup
+#            `streamdump restore --jobs JOBS` from the local and from the S3 backup, each into an
+#            empty database created (untimed) just before
 #
 # Each under `/usr/bin/time -v` (wall time, peak RSS of the largest client-side process; the
 # PostgreSQL server's own memory is never counted). Before every measurement it waits (up to
@@ -260,17 +261,19 @@ for n in $SIZES; do
     # streamdump restore ends with ANALYZE; pg_restore does not. Timed right after, no wait.
     t0=$EPOCHREALTIME
     psql_ -d "$target" -c 'ANALYZE'
-    S_WALL[pgra]+="$(awk -v a="$t0" -v b="$EPOCHREALTIME" -v w="$M_WALL" 'BEGIN { printf "%.2f", w + b - a }') "
-    S_RSS[pgra]+="$M_RSS "; S_CPU[pgra]+="${M_CPU%\%} "; S_LOAD[pgra]+="$M_LOAD "
+    S_WALL["pgra"]+="$(awk -v a="$t0" -v b="$EPOCHREALTIME" -v w="$M_WALL" 'BEGIN { printf "%.2f", w + b - a }') "
+    S_RSS["pgra"]+="$M_RSS "; S_CPU["pgra"]+="${M_CPU%\%} "; S_LOAD["pgra"]+="$M_LOAD "
     drop_db "$target"
 
     for from in file s3; do
       target="${db}_sdr_$from"
       manifest=$manifest_file
       [[ $from == s3 ]] && manifest=$manifest_s3
+      # Into an empty database created untimed, as for pg_restore above.
       drop_db "$target"; RESTORED+=("$target")
+      psql_ -d postgres -c "CREATE DATABASE $target TEMPLATE template0"
       [[ $TOP == 1 && $round == 1 ]] && watch_threads "$BIN restore --from $manifest" "streamdump restore ($from)"
-      sample "r$from" /dev/null "$BIN" restore --from "$manifest" --target "$(db_url "$target")" --create \
+      sample "r$from" /dev/null "$BIN" restore --from "$manifest" --target "$(db_url "$target")" \
         --jobs "$JOBS" --endpoint "$S3_ENDPOINT" --path-style --json
       end_watch
       got=$(check_rows "$target")
