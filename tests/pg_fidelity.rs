@@ -40,18 +40,17 @@ fn repo_file(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
-fn shared_file(relative: &str) -> PathBuf {
-    util::shared_testdata(relative)
-}
-
 fn pagila() -> Vec<PathBuf> {
-    vec![shared_file("pagila/pagila-schema.sql"), shared_file("pagila/pagila-data.sql")]
+    vec![
+        util::shared_testdata("pagila/pagila-schema.sql"),
+        util::shared_testdata("pagila/pagila-data.sql"),
+    ]
 }
 
 fn sakila() -> Vec<PathBuf> {
     vec![
-        shared_file("sakila/postgres-sakila-schema.sql"),
-        shared_file("sakila/postgres-sakila-data.sql"),
+        util::shared_testdata("sakila/postgres-sakila-schema.sql"),
+        util::shared_testdata("sakila/postgres-sakila-data.sql"),
     ]
 }
 
