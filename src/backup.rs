@@ -370,7 +370,7 @@ fn split_batch(batch: RowBatch, at: u64) -> (RowBatch, Option<RowBatch>) {
         return (batch, None);
     }
     let from = (at as usize).saturating_sub(1);
-    let cut = match batch.bytes[from..].iter().position(|&b| b == b'\n') {
+    let cut = match memchr::memchr(b'\n', &batch.bytes[from..]) {
         Some(p) => from + p + 1,
         None => len,
     };
@@ -378,7 +378,7 @@ fn split_batch(batch: RowBatch, at: u64) -> (RowBatch, Option<RowBatch>) {
         return (batch, None);
     }
     let head = batch.bytes.slice(..cut);
-    let head_rows = head.iter().filter(|&&b| b == b'\n').count() as u64;
+    let head_rows = crate::codec::count_newlines(&head);
     let rest =
         RowBatch { bytes: batch.bytes.slice(cut..), rows: batch.rows.saturating_sub(head_rows) };
     (RowBatch { bytes: head, rows: head_rows }, Some(rest))
