@@ -37,6 +37,8 @@
 #   LEVEL=<n>     zstd level for `zstd -n` and `streamdump --zstd-level n`
 #                 (default: DEFAULT_ZSTD_LEVEL from src/codec.rs, streamdump then runs with defaults)
 #   JOBS=2        mydumper/myloader -t, streamdump --jobs (backup and restore)
+#   REPEAT=3      rounds of the backups (each tool once per round, taking turns; the tables
+#                 report medians and every run's wall time); restores run once each
 #   STREAMDUMP_BIN  use this binary instead of building target/release/streamdump
 #   CLEAN=1       drop the mybench_<rows> databases at the end (default: keep them for the next run)
 #   LOAD_MAX=0.7  LOAD_WAIT=180  load threshold and the longest wait for it, in seconds
@@ -148,7 +150,7 @@ BACKUP_ROWS=()
 RESTORE_ROWS=()
 # record_backup ROWS TOOL OUTPUT_BYTES
 record_backup() {
-  BACKUP_ROWS+=("$1"$'\t'"$2"$'\t'"$M_WALL"$'\t'"$3"$'\t'"$M_RSS"$'\t'"$M_CPU"$'\t'"$M_LOAD")
+  BACKUP_ROWS+=("$1"$'\t'"$2"$'\t'"$M_WALL"$'\t'"$3"$'\t'"$M_RSS"$'\t'"$M_CPU"$'\t'"$M_LOAD"$'\t'"${M_RUNS:--}")
   say "$(printf '%-8s %-38s %8ss %12s B out  %7.1f MiB RSS  cpu %5s  load %s' "$1" "$2" "$M_WALL" "$3" \
     "$(awk -v k="$M_RSS" 'BEGIN { print k / 1024 }')" "$M_CPU" "$M_LOAD")"
 }
@@ -311,55 +313,64 @@ for n in $SIZES; do
     echo yes
   }
 
-  # (the bash -c scripts below get their arguments as $0 $1 ..., hence single quotes)
-  # 1. raw SELECT, one table after the other (one connection at a time), and both at once.
-  # shellcheck disable=SC2016
-  measure /dev/null bash -c '"$0" --defaults-file="$1" --batch --quick -N -D "$2" -e "SELECT * FROM orders" >/dev/null &&
-      "$0" --defaults-file="$1" --batch --quick -N -D "$2" -e "SELECT * FROM order_events" >/dev/null' mariadb "$CNF" "$db"
-  record_backup "$n" "raw SELECT > /dev/null" 0
-  # shellcheck disable=SC2016
-  measure /dev/null bash -c '"$0" --defaults-file="$1" --batch --quick -N -D "$2" -e "SELECT * FROM orders" >/dev/null & a=$!
-      "$0" --defaults-file="$1" --batch --quick -N -D "$2" -e "SELECT * FROM order_events" >/dev/null; b=$?
-      wait $a && exit $b' mariadb "$CNF" "$db"
-  record_backup "$n" "raw SELECT, 2 tables at once" 0
-
-  # 2. mariadb-dump | zstd (one connection, one table after the other)
+  # The backups run in REPEAT rounds, each tool once per round, taking turns (medians are
+  # reported, with every run's wall time): this machine's speed drifts by 20% over minutes.
   dumpfile="$SCRATCH/$db.sql.zst"
-  # shellcheck disable=SC2016
-  measure /dev/null bash -c 'set -o pipefail; "$0" --defaults-file="$1" --single-transaction --quick "$2" |
-      zstd -q -"$3" -T1 >"$4"' mariadb-dump "$CNF" "$db" "$LEVEL" "$dumpfile"
-  record_backup "$n" "mariadb-dump | zstd -$LEVEL -T1" "$(stat -c %s "$dumpfile")"
-
-  # 3. mydumper, gzip-compressed (-c, mydumper 0.10's only codec) and uncompressed
   mydir_gz="$SCRATCH/$db.mydumper-gz"
   mydir_raw="$SCRATCH/$db.mydumper"
-  rm -rf -- "$mydir_gz" "$mydir_raw"
-  measure /dev/null mydumper --defaults-file="$CNF" -B "$db" -o "$mydir_gz" -t "$JOBS" -c -v 1
-  record_backup "$n" "mydumper -t $JOBS -c (gzip)" "$(du -sb -- "$mydir_gz" | cut -f1)"
-  measure /dev/null mydumper --defaults-file="$CNF" -B "$db" -o "$mydir_raw" -t "$JOBS" -v 1
-  record_backup "$n" "mydumper -t $JOBS (uncompressed)" "$(du -sb -- "$mydir_raw" | cut -f1)"
-  rm -rf -- "$mydir_raw"
+  for ((round = 1; round <= REPEAT; round++)); do
+    say "$db: backup round $round of $REPEAT"
+    # (the bash -c scripts below get their arguments as $0 $1 ..., hence single quotes)
+    # 1. raw SELECT, one table after the other (one connection at a time), and both at once.
+    # shellcheck disable=SC2016
+    sample raw1 /dev/null bash -c '"$0" --defaults-file="$1" --batch --quick -N -D "$2" -e "SELECT * FROM orders" >/dev/null &&
+        "$0" --defaults-file="$1" --batch --quick -N -D "$2" -e "SELECT * FROM order_events" >/dev/null' mariadb "$CNF" "$db"
+    # shellcheck disable=SC2016
+    sample raw2 /dev/null bash -c '"$0" --defaults-file="$1" --batch --quick -N -D "$2" -e "SELECT * FROM orders" >/dev/null & a=$!
+        "$0" --defaults-file="$1" --batch --quick -N -D "$2" -e "SELECT * FROM order_events" >/dev/null; b=$?
+        wait $a && exit $b' mariadb "$CNF" "$db"
 
-  # 4. streamdump backup, local directory and S3 (URL with password through the environment)
-  [[ $TOP == 1 ]] && watch_threads "$BIN backup --to file://" "streamdump backup (file)"
-  STREAMDUMP_SOURCE=$(db_url "$db") \
-    measure "$SCRATCH/backup-file.json" "$BIN" backup --to "file://$SCRATCH/sd" \
-    --jobs "$JOBS" "${LEVEL_ARGS[@]}" --json
-  end_watch
+    # 2. mariadb-dump | zstd (one connection, one table after the other)
+    # shellcheck disable=SC2016
+    sample mdz /dev/null bash -c 'set -o pipefail; "$0" --defaults-file="$1" --single-transaction --quick "$2" |
+        zstd -q -"$3" -T1 >"$4"' mariadb-dump "$CNF" "$db" "$LEVEL" "$dumpfile"
+
+    # 3. mydumper, gzip-compressed (-c, mydumper 0.10's only codec) and uncompressed
+    rm -rf -- "$mydir_gz" "$mydir_raw"
+    sample mydgz /dev/null mydumper --defaults-file="$CNF" -B "$db" -o "$mydir_gz" -t "$JOBS" -c -v 1
+    sample mydraw /dev/null mydumper --defaults-file="$CNF" -B "$db" -o "$mydir_raw" -t "$JOBS" -v 1
+    mydraw_bytes=$(du -sb -- "$mydir_raw" | cut -f1)
+    rm -rf -- "$mydir_raw"
+
+    # 4. streamdump backup, local directory and S3 (URL with password through the environment)
+    rm -rf -- "$SCRATCH/sd"
+    aws_ s3 rm --recursive --quiet "s3://$S3_BUCKET/$S3_PREFIX/$n/" >/dev/null 2>&1 || true
+    [[ $TOP == 1 && $round == 1 ]] && watch_threads "$BIN backup --to file://" "streamdump backup (file)"
+    STREAMDUMP_SOURCE=$(db_url "$db") \
+      sample sdfile "$SCRATCH/backup-file.json" "$BIN" backup --to "file://$SCRATCH/sd" \
+      --jobs "$JOBS" "${LEVEL_ARGS[@]}" --json
+    end_watch
+    [[ $(jq -r .rows "$SCRATCH/backup-file.json") == $((n + events)) ]] \
+      || say "warning: streamdump backed up $(jq -r .rows "$SCRATCH/backup-file.json") rows, expected $((n + events))"
+
+    [[ $TOP == 1 && $round == 1 ]] && watch_threads "$BIN backup --to s3://" "streamdump backup (s3)"
+    STREAMDUMP_SOURCE=$(db_url "$db") \
+      sample sds3 "$SCRATCH/backup-s3.json" "$BIN" backup --to "s3://$S3_BUCKET/$S3_PREFIX/$n" \
+      --endpoint "$S3_ENDPOINT" --path-style --jobs "$JOBS" "${LEVEL_ARGS[@]}" --json
+    end_watch
+  done
+  settle raw1; record_backup "$n" "raw SELECT > /dev/null" 0
+  settle raw2; record_backup "$n" "raw SELECT, 2 tables at once" 0
+  settle mdz; record_backup "$n" "mariadb-dump | zstd -$LEVEL -T1" "$(stat -c %s "$dumpfile")"
+  settle mydgz; record_backup "$n" "mydumper -t $JOBS -c (gzip)" "$(du -sb -- "$mydir_gz" | cut -f1)"
+  settle mydraw; record_backup "$n" "mydumper -t $JOBS (uncompressed)" "$mydraw_bytes"
   SD_RAW[$n]=$(jq -r .raw_bytes "$SCRATCH/backup-file.json")
   manifest_file=$(jq -r .manifest "$SCRATCH/backup-file.json")
   say "streamdump backup: $(jq -c '{rows, raw_bytes, stored_bytes, duration_secs, consistency}' "$SCRATCH/backup-file.json")"
-  [[ $(jq -r .rows "$SCRATCH/backup-file.json") == $((n + events)) ]] \
-    || say "warning: streamdump backed up $(jq -r .rows "$SCRATCH/backup-file.json") rows, expected $((n + events))"
-  record_backup "$n" "streamdump backup -> file" "$(jq -r .stored_bytes "$SCRATCH/backup-file.json")"
-
-  [[ $TOP == 1 ]] && watch_threads "$BIN backup --to s3://" "streamdump backup (s3)"
-  STREAMDUMP_SOURCE=$(db_url "$db") \
-    measure "$SCRATCH/backup-s3.json" "$BIN" backup --to "s3://$S3_BUCKET/$S3_PREFIX/$n" \
-    --endpoint "$S3_ENDPOINT" --path-style --jobs "$JOBS" "${LEVEL_ARGS[@]}" --json
-  end_watch
+  settle sdfile; record_backup "$n" "streamdump backup -> file" "$(jq -r .stored_bytes "$SCRATCH/backup-file.json")"
   manifest_s3=$(jq -r .manifest "$SCRATCH/backup-s3.json")
-  record_backup "$n" "streamdump backup -> s3" "$(jq -r .stored_bytes "$SCRATCH/backup-s3.json")"
+  settle sds3; record_backup "$n" "streamdump backup -> s3" "$(jq -r .stored_bytes "$SCRATCH/backup-s3.json")"
+  M_RUNS=""
 
   # 5. restores into fresh databases (created untimed for the tools that need it)
   target="${db}_dump"
@@ -426,18 +437,18 @@ report() {
   echo
   echo "### Backup"
   echo
-  echo "| rows | tool | wall s | MB/s | x streamdump | output bytes | raw/output | peak RSS MiB | client CPU | load |"
-  echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| rows | tool | wall s | MB/s | x streamdump | output bytes | raw/output | peak RSS MiB | client CPU | load | every run, s |"
+  echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
   for rec in "${BACKUP_ROWS[@]}"; do
-    IFS=$'\t' read -r n tool wall out rss cpu load <<<"$rec"
+    IFS=$'\t' read -r n tool wall out rss cpu load runs <<<"$rec"
     raw=${RAW_BYTES[$n]}
     sd_wall=$(printf '%s\n' "${BACKUP_ROWS[@]}" | ref "$n" "streamdump backup -> file")
     awk -v n="$n" -v tool="$tool" -v w="$wall" -v raw="$raw" -v out="$out" -v rss="$rss" -v cpu="$cpu" \
-      -v ld="$load" -v sw="$sd_wall" 'BEGIN {
+      -v ld="$load" -v sw="$sd_wall" -v runs="$runs" 'BEGIN {
         gsub(/\|/, "\\|", tool)
-        printf "| %d | %s | %.2f | %.0f | %s | %s | %s | %.1f | %s | %s |\n", n, tool, w, raw / 1e6 / w,
+        printf "| %d | %s | %.2f | %.0f | %s | %s | %s | %.1f | %s | %s | %s |\n", n, tool, w, raw / 1e6 / w,
           (sw > 0 ? sprintf("%.2f", w / sw) : "-"), (out > 0 ? out : "-"),
-          (out > 0 ? sprintf("%.2f", raw / out) : "-"), rss / 1024, cpu, ld }'
+          (out > 0 ? sprintf("%.2f", raw / out) : "-"), rss / 1024, cpu, ld, runs }'
   done
   echo
   echo "### Restore"
