@@ -209,7 +209,7 @@ async fn write_backup(
     let mut schema = Vec::new();
     for script in &snapshot.scripts {
         let key = format!("schema/{}.sql.zst", script.section.file_stem());
-        let lines = script.sql.bytes().filter(|&b| b == b'\n').count() as u64;
+        let lines = codec::count_newlines(script.sql.as_bytes());
         let (stored, digest) = codec::encode_all(script.sql.as_bytes(), lines, plan.zstd_level)?;
         store.put(&key, stored).await?;
         record(written, &key);
@@ -378,7 +378,7 @@ fn split_batch(batch: RowBatch, at: u64) -> (RowBatch, Option<RowBatch>) {
         return (batch, None);
     }
     let head = batch.bytes.slice(..cut);
-    let head_rows = crate::codec::count_newlines(&head);
+    let head_rows = codec::count_newlines(&head);
     let rest =
         RowBatch { bytes: batch.bytes.slice(cut..), rows: batch.rows.saturating_sub(head_rows) };
     (RowBatch { bytes: head, rows: head_rows }, Some(rest))

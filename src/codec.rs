@@ -255,7 +255,7 @@ impl ChunkDecoder {
         self.stored_hash.update(stored);
         self.stored_bytes += stored.len() as u64;
         // zstd writes straight into the returned buffer's spare capacity: no scratch copy. The
-        // first guess fits ~4x compression; the buffer grows by a step when zstd fills it.
+        // first guess fits ~4x compression; `reserve` grows it only when zstd has filled it.
         let mut out: Vec<u8> = Vec::with_capacity(stored.len().saturating_mul(4).max(DECODE_OUT));
         for step in stored.chunks(DECODE_STEP) {
             let mut input = InBuffer::around(step);
@@ -265,9 +265,7 @@ impl ChunkDecoder {
                     self.zstd.reinit().map_err(|e| self.corrupt(e))?;
                     self.frame_complete = false;
                 }
-                if out.capacity() - out.len() < DECODE_OUT {
-                    out.reserve(DECODE_OUT);
-                }
+                out.reserve(DECODE_OUT);
                 let before = out.len();
                 let room = out.capacity() - before;
                 let mut output = OutBuffer::around_pos(&mut out, before);
