@@ -46,7 +46,9 @@
 #   SCRATCH_DIR   where dumps are written (default bench-out/scratch-mysql.<pid>; removed at the end)
 #
 # Restores write the binary log (MariaDB of scripts/dev.sh runs with --log-bin), except plain
-# `myloader`: about the raw size of the data per restore with binlog, which the server keeps.
+# `myloader`: about the raw size of the data per restore. Against the throwaway server of
+# scripts/dev.sh (127.0.0.1:53306) the script purges those logs at the end; any other server
+# keeps them, as its own expiry settings say.
 set -euo pipefail
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
@@ -111,6 +113,9 @@ cleanup() {
     for db in "${RESTORED[@]}"; do drop_db "$db" || say "warning: could not drop $db"; done
     if [[ $CLEAN == 1 ]]; then
       for n in $SIZES; do say "CLEAN=1: dropping mybench_$n"; drop_db "mybench_$n"; done
+    fi
+    if [[ $MY_HOST == 127.0.0.1 && $MY_PORT == 53306 ]]; then
+      my -e 'PURGE BINARY LOGS BEFORE NOW()' 2>/dev/null || say "warning: could not purge the binary logs"
     fi
   fi
   [[ -n ${SCRATCH_MADE:-} ]] && rm -rf -- "$SCRATCH"

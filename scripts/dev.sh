@@ -19,6 +19,11 @@ S3PORT=18333
 SW_MASTER_PORT=19333
 SW_VOLUME_PORT=18080
 SW_FILER_PORT=18888
+# SeaweedFS volumes (128 MiB each in `weed mini`). Fixed, because its automatic count is free disk
+# divided by 1 GiB less a reserve: zero volumes (every write refused) with ~2.5 GiB free.
+SW_VOLUMES=32
+# Below this much free disk under .services the servers fail in ways that do not name the disk.
+MIN_FREE_MIB=3072
 MOTOPORT=15000
 BUCKET=streamdump-test
 # Fixed, local-only test credentials (not secrets).
@@ -83,6 +88,15 @@ require_free_ports() { # require_free_ports SERVICE PORT...
       die "$svc: port $p on this machine is already taken by a process that is not ours (see above); stop it and retry"
     fi
   done
+}
+
+# require_free_disk: fail before starting anything when the disk holding $BASE is nearly full.
+require_free_disk() {
+  local free_mib
+  mkdir -p -- "$BASE"
+  free_mib=$(df --output=avail -m -- "$BASE" | tail -n1 | tr -dc '0-9')
+  [[ -z $free_mib ]] || ((free_mib >= MIN_FREE_MIB)) \
+    || die "only ${free_mib} MiB free on the disk holding $BASE; the test servers need ${MIN_FREE_MIB} MiB (free some space and retry)"
 }
 
 # wait_ready NAME PID TIMEOUT_S LOGFILE CHECK...: poll CHECK until it succeeds;
@@ -294,6 +308,7 @@ my_start() {
     --datadir="$BASE/my/data" --port="$MYPORT" --bind-address=127.0.0.1 \
     --socket="$BASE/my/mysqld.sock" --pid-file="$BASE/my/mysqld.pid" --log-error="$BASE/my/error.log" \
     --log-bin="$BASE/my/binlog" --server-id=1 --binlog-format=ROW \
+    --max-binlog-size=256M --binlog-expire-logs-seconds=3600 \
     --innodb-buffer-pool-size=256M --innodb-flush-log-at-trx-commit=0 --skip-name-resolve
   STARTED+=(mariadb)
   echo "started"
@@ -324,7 +339,7 @@ EOF
     -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.telemetry=false \
     -master.port="$SW_MASTER_PORT" -volume.port="$SW_VOLUME_PORT" -filer.port="$SW_FILER_PORT" \
     -s3.port="$S3PORT" -s3.config="$BASE/sw/s3.json" \
-    -webdav=false -admin.ui=false -s3.port.iceberg=0 -s3.port.lance=0
+    -webdav=false -admin.ui=false -s3.port.iceberg=0 -s3.port.lance=0 -volume.max="$SW_VOLUMES"
   STARTED+=(seaweedfs)
   echo "started"
 }
@@ -385,6 +400,7 @@ cmd_up() {
   PGDIR=$(pg_dir)
   local t0 spg smy ssw smoto
   t0=$(now_us)
+  require_free_disk
   # Preflight: ports of every service that is not already ours must be free, before starting anything.
   pid_is "$(pg_pid)" "$PGDIR/data"       || require_free_ports postgres "$PGPORT"
   pid_is "$(my_pid)" "$BASE/my/data"     || require_free_ports mariadb "$MYPORT"
