@@ -30,6 +30,8 @@
 #   REPEAT=3      rounds of the compared runs (backup: raw COPY, pg_dump|zstd, streamdump -> file
 #                 and s3; restore: pg_restore, streamdump <- file and s3): each tool runs once per
 #                 round, the tables show medians and every run's wall
+#   RESTORE_REPEAT=$REPEAT  rounds of the restores alone (restore times vary more than backups')
+#   RESTORE_FROM="file s3"  which streamdump backups to restore from in those rounds
 #   CLEAN=1       drop the bench_<rows> databases at the end (default: keep them for the next run)
 #   LOAD_MAX=0.7  LOAD_WAIT=180  load threshold and the longest wait for it, in seconds
 #   TOP=1         print `top -H` of the streamdump process during the backups (costs a little CPU)
@@ -58,6 +60,11 @@ fi
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 PG_URL=${STREAMDUMP_TEST_PG:-postgres://postgres@127.0.0.1:55432/postgres}
 bench_settings "$@"
+RESTORE_REPEAT=${RESTORE_REPEAT:-$REPEAT}
+[[ $RESTORE_REPEAT =~ ^[1-9][0-9]*$ ]] || die "RESTORE_REPEAT '$RESTORE_REPEAT' is not a number"
+RESTORE_FROM=${RESTORE_FROM:-file s3}
+for from in $RESTORE_FROM; do [[ $from == file || $from == s3 ]] || die "RESTORE_FROM: '$from' is neither file nor s3"; done
+[[ " $RESTORE_FROM " == *" file "* ]] || die "RESTORE_FROM must include file (the restore target compares it)"
 
 # postgres://user[:password]@host:port/db
 [[ $PG_URL =~ ^postgres(ql)?://([^@/]+)@([^:/]+):([0-9]+)(/.*)?$ ]] || die "cannot parse STREAMDUMP_TEST_PG=$PG_URL"
@@ -251,8 +258,8 @@ for n in $SIZES; do
   }
   # REPEAT rounds: pg_restore, then streamdump from the local and from the S3 backup.
   ok_pgr=yes ok_file=yes ok_s3=yes
-  for ((round = 1; round <= REPEAT; round++)); do
-    say "$db: restore round $round of $REPEAT"
+  for ((round = 1; round <= RESTORE_REPEAT; round++)); do
+    say "$db: restore round $round of $RESTORE_REPEAT"
     target="${db}_pgr"
     drop_db "$target"; RESTORED+=("$target")
     psql_ -d postgres -c "CREATE DATABASE $target TEMPLATE template0"
@@ -265,7 +272,7 @@ for n in $SIZES; do
     S_RSS["pgra"]+="$M_RSS "; S_CPU["pgra"]+="${M_CPU%\%} "; S_LOAD["pgra"]+="$M_LOAD "
     drop_db "$target"
 
-    for from in file s3; do
+    for from in $RESTORE_FROM; do
       target="${db}_sdr_$from"
       manifest=$manifest_file
       [[ $from == s3 ]] && manifest=$manifest_s3
@@ -287,7 +294,9 @@ for n in $SIZES; do
   settle pgr; record_restore "$n" "pg_restore -j $JOBS" "$ok_pgr"
   settle pgra; record_restore "$n" "pg_restore -j $JOBS + ANALYZE" "$ok_pgr"
   settle rfile; record_restore "$n" "streamdump restore <- file" "$ok_file"
-  settle rs3; record_restore "$n" "streamdump restore <- s3" "$ok_s3"
+  if [[ " $RESTORE_FROM " == *" s3 "* ]]; then
+    settle rs3; record_restore "$n" "streamdump restore <- s3" "$ok_s3"
+  fi
   M_RUNS=""
   rm -rf -- "$SCRATCH/sd"
   aws_ s3 rm --recursive --quiet "s3://$S3_BUCKET/$S3_PREFIX/$n/" >/dev/null 2>&1 || true
@@ -295,8 +304,8 @@ done
 
 # ---------------------------------------------------------------- report
 # Reference walls per size: raw COPY (one after the other), pg_dump | zstd, pg_restore.
-ref() { # ref ROWS TOOL-PREFIX (from the backup or restore rows given on stdin)
-  awk -F'\t' -v n="$1" -v t="$2" '$1 == n && index($2, t) == 1 { print $3; exit }'
+ref() { # ref ROWS TOOL-PREFIX [FIELD] (from the backup or restore rows given on stdin; 3 = wall)
+  awk -F'\t' -v n="$1" -v t="$2" -v f="${3:-3}" '$1 == n && index($2, t) == 1 { print $f; exit }'
 }
 report() {
   local n rec raw wall copy_wall zstd_wall pgr_wall
@@ -344,7 +353,7 @@ report() {
   echo
   echo "### Targets"
   echo
-  local sizes sd_rss=() sd_file cw zw pw sr
+  local sizes sd_rss=() sd_file cw zw pw sr pruns sruns
   read -r -a sizes <<<"$SIZES"
   for n in $SIZES; do
     sd_file=$(printf '%s\n' "${BACKUP_ROWS[@]}" | ref "$n" "streamdump backup -> file")
@@ -352,10 +361,16 @@ report() {
     zw=$(printf '%s\n' "${BACKUP_ROWS[@]}" | ref "$n" "pg_dump -Fp | zstd")
     pw=$(printf '%s\n' "${RESTORE_ROWS[@]}" | ref "$n" "pg_restore -j $JOBS")
     sr=$(printf '%s\n' "${RESTORE_ROWS[@]}" | ref "$n" "streamdump restore <- file")
-    awk -v n="$n" -v s="$sd_file" -v c="$cw" -v z="$zw" -v p="$pw" -v r="$sr" 'BEGIN {
+    # Restore rounds pair up: pg_restore and streamdump ran one after the other in each.
+    pruns=$(printf '%s\n' "${RESTORE_ROWS[@]}" | ref "$n" "pg_restore -j $JOBS" 8)
+    sruns=$(printf '%s\n' "${RESTORE_ROWS[@]}" | ref "$n" "streamdump restore <- file" 8)
+    awk -v n="$n" -v s="$sd_file" -v c="$cw" -v z="$zw" -v p="$pw" -v r="$sr" -v pr="$pruns" -v sr="$sruns" 'BEGIN {
       printf "- %d rows: backup (file) vs pg_dump -Fp|zstd: %.2fx (target >= 1.00) %s\n", n, z / s, (z / s >= 1 ? "PASS" : "FAIL")
       printf "- %d rows: backup (file) vs raw COPY: %.2fx (target >= 0.80) %s\n", n, c / s, (c / s >= 0.8 ? "PASS" : "FAIL")
       printf "- %d rows: restore (file) vs pg_restore -j: %.2fx (target >= 1.00) %s\n", n, p / r, (p / r >= 1 ? "PASS" : "FAIL")
+      k = split(pr, pa, "/"); split(sr, sa, "/"); line = ""; faster = 0
+      for (i = 1; i <= k; i++) { x = pa[i] / sa[i]; faster += (x >= 1); line = line (i > 1 ? "/" : "") sprintf("%.2f", x) }
+      printf "- %d rows: restore vs pg_restore -j per round: %s (streamdump no slower in %d of %d)\n", n, line, faster, k
     }'
   done
   for rec in "${BACKUP_ROWS[@]}" "${RESTORE_ROWS[@]}"; do
