@@ -35,11 +35,12 @@ bench_settings() {
 # M_RSS and M_LOAD to the largest seen, and M_RUNS to every wall. The benchmarks run their
 # repeated tools in rounds (each tool once per round), so a slow spell of this shared machine
 # hits every tool alike instead of one tool's every run.
-declare -A S_WALL=() S_RSS=() S_CPU=() S_LOAD=()
+declare -A S_WALL=() S_RSS=() S_CPU=() S_LOAD=() S_CSEC=() S_SSEC=()
 sample() { # sample TOOL STDOUT_FILE CMD...
   local tool=$1; shift
   measure "$@"
   S_WALL[$tool]+="$M_WALL "; S_RSS[$tool]+="$M_RSS "; S_CPU[$tool]+="${M_CPU%\%} "; S_LOAD[$tool]+="$M_LOAD "
+  S_CSEC[$tool]+="$M_CSEC "; S_SSEC[$tool]+="$M_SSEC "
 }
 median_of() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 max_of() { printf '%s\n' "$@" | sort -g | tail -n1; }
@@ -49,9 +50,11 @@ settle() { # settle TOOL
   {
     M_WALL=$(median_of ${S_WALL[$tool]}); M_RSS=$(max_of ${S_RSS[$tool]})
     M_CPU="$(median_of ${S_CPU[$tool]})%"; M_LOAD=$(max_of ${S_LOAD[$tool]})
+    M_CSEC=$(median_of ${S_CSEC[$tool]})
+    if [[ ${S_SSEC[$tool]} == *-* ]]; then M_SSEC=-; else M_SSEC=$(median_of ${S_SSEC[$tool]}); fi
   }
   M_RUNS=$(printf '%s' "${S_WALL[$tool]% }" | tr ' ' '/')
-  unset "S_WALL[$tool]" "S_RSS[$tool]" "S_CPU[$tool]" "S_LOAD[$tool]"
+  unset "S_WALL[$tool]" "S_RSS[$tool]" "S_CPU[$tool]" "S_LOAD[$tool]" "S_CSEC[$tool]" "S_SSEC[$tool]"
 }
 
 load1() { cut -d' ' -f1 /proc/loadavg; }
@@ -71,12 +74,22 @@ wait_quiet() {
   M_LOAD=$la
 }
 
+# server_ticks: CPU clock ticks the database server process SERVER_PID (set by the caller for a
+# server on this machine) and its reaped children have used; empty without one.
+server_ticks() {
+  [[ -n ${SERVER_PID:-} && -r /proc/$SERVER_PID/stat ]] || return 0
+  # After "pid (comm) ", utime stime cutime cstime are fields 12-15.
+  sed 's/^.*) //' "/proc/$SERVER_PID/stat" | awk '{ print $12 + $13 + $14 + $15 }'
+}
+
 # measure STDOUT_FILE CMD...: wait for a quiet machine, run CMD under /usr/bin/time -v.
-# Sets M_WALL (s), M_RSS (KiB), M_CPU (client CPU %), M_LOAD (1-min load before the run).
+# Sets M_WALL (s), M_RSS (KiB), M_CPU (client CPU %), M_CSEC (client CPU s, user + system),
+# M_SSEC (server CPU s over the run, or - without SERVER_PID), M_LOAD (1-min load before the run).
 measure() {
   local out=$1; shift
-  local tf="$SCRATCH/time.out" t0 t1
+  local tf="$SCRATCH/time.out" t0 t1 s0 s1
   wait_quiet
+  s0=$(server_ticks)
   t0=$EPOCHREALTIME
   if ! /usr/bin/time -v -o "$tf" "$@" >"$out"; then
     cat -- "$tf" >&2 || true
@@ -84,9 +97,15 @@ measure() {
     die "failed: $*"
   fi
   t1=$EPOCHREALTIME
+  s1=$(server_ticks)
   M_WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
   M_RSS=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$tf")
   M_CPU=$(awk -F': ' '/Percent of CPU this job got/ { print $2 }' "$tf")
+  M_CSEC=$(awk -F': ' '/(User|System) time \(seconds\)/ { s += $2 } END { printf "%.2f", s }' "$tf")
+  M_SSEC=-
+  if [[ -n $s0 && -n $s1 ]]; then
+    M_SSEC=$(awk -v a="$s0" -v b="$s1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }')
+  fi
 }
 
 # Print `top -H` of the newest process matching PATTERN a few seconds into a run (TOP=1).

@@ -146,6 +146,12 @@ my() { mariadb --defaults-file="$CNF" --batch "$@"; }
 
 my -N -e 'SELECT 1' >/dev/null || die "MySQL at $MY_HOST:$MY_PORT does not answer as $MY_USER"
 SERVER_VERSION=$(my -N -e 'SELECT VERSION()')
+# A server on this machine: its CPU time is measured beside each run's (a backup's two halves
+# share the two cores, so client + server CPU over the wall says how close to the limit it ran).
+SERVER_PID=""
+if [[ $MY_HOST == 127.0.0.1 || $MY_HOST == localhost ]] && command -v ss >/dev/null; then
+  SERVER_PID=$(ss -Hltnp "sport = :$MY_PORT" 2>/dev/null | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -n1)
+fi
 [[ $(my -N -e 'SELECT @@GLOBAL.local_infile') == 1 ]] \
   || die "the server has local_infile OFF; streamdump restore needs SET GLOBAL local_infile = 1"
 
@@ -155,13 +161,13 @@ BACKUP_ROWS=()
 RESTORE_ROWS=()
 # record_backup ROWS TOOL OUTPUT_BYTES
 record_backup() {
-  BACKUP_ROWS+=("$1"$'\t'"$2"$'\t'"$M_WALL"$'\t'"$3"$'\t'"$M_RSS"$'\t'"$M_CPU"$'\t'"$M_LOAD"$'\t'"${M_RUNS:--}")
+  BACKUP_ROWS+=("$1"$'\t'"$2"$'\t'"$M_WALL"$'\t'"$3"$'\t'"$M_RSS"$'\t'"$M_CPU"$'\t'"$M_LOAD"$'\t'"${M_RUNS:--}"$'\t'"$M_CSEC"$'\t'"$M_SSEC")
   say "$(printf '%-8s %-38s %8ss %12s B out  %7.1f MiB RSS  cpu %5s  load %s' "$1" "$2" "$M_WALL" "$3" \
     "$(awk -v k="$M_RSS" 'BEGIN { print k / 1024 }')" "$M_CPU" "$M_LOAD")"
 }
 # record_restore ROWS TOOL CHECK
 record_restore() {
-  RESTORE_ROWS+=("$1"$'\t'"$2"$'\t'"$M_WALL"$'\t'"$3"$'\t'"$M_RSS"$'\t'"$M_CPU"$'\t'"$M_LOAD")
+  RESTORE_ROWS+=("$1"$'\t'"$2"$'\t'"$M_WALL"$'\t'"$3"$'\t'"$M_RSS"$'\t'"$M_CPU"$'\t'"$M_LOAD"$'\t'"$M_CSEC"$'\t'"$M_SSEC")
   say "$(printf '%-8s %-38s %8ss  %-12s  %7.1f MiB RSS  cpu %5s  load %s' "$1" "$2" "$M_WALL" "$3" \
     "$(awk -v k="$M_RSS" 'BEGIN { print k / 1024 }')" "$M_CPU" "$M_LOAD")"
 }
@@ -432,6 +438,7 @@ report() {
   echo "MB/s = raw bytes (\`mariadb --batch\` output of both tables) / wall time. 'x streamdump' = this wall / streamdump's wall" \
     "(backup -> file, restore <- file): > 1 = streamdump faster."
   echo "Peak RSS = largest client-side process (/usr/bin/time -v); MariaDB server memory not counted. load = 1-min load average just before the run."
+  echo "client / server CPU s = user + system seconds of the client processes and of the MariaDB server process over the run (server only when it runs on this machine, else -); medians."
   echo "Restores: streamdump ends with ANALYZE TABLE, the others do not; plain myloader turns the binary log off for its sessions, every other restore writes it."
   echo "'data match' = row counts and CHECKSUM TABLE of both tables equal the source's."
   echo
@@ -442,33 +449,33 @@ report() {
   echo
   echo "### Backup"
   echo
-  echo "| rows | tool | wall s | MB/s | x streamdump | output bytes | raw/output | peak RSS MiB | client CPU | load | every run, s |"
-  echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+  echo "| rows | tool | wall s | MB/s | x streamdump | output bytes | raw/output | peak RSS MiB | client CPU | client / server CPU s | load | every run, s |"
+  echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
   for rec in "${BACKUP_ROWS[@]}"; do
-    IFS=$'\t' read -r n tool wall out rss cpu load runs <<<"$rec"
+    IFS=$'\t' read -r n tool wall out rss cpu load runs csec ssec <<<"$rec"
     raw=${RAW_BYTES[$n]}
     sd_wall=$(printf '%s\n' "${BACKUP_ROWS[@]}" | ref "$n" "streamdump backup -> file")
     awk -v n="$n" -v tool="$tool" -v w="$wall" -v raw="$raw" -v out="$out" -v rss="$rss" -v cpu="$cpu" \
-      -v ld="$load" -v sw="$sd_wall" -v runs="$runs" 'BEGIN {
+      -v ld="$load" -v sw="$sd_wall" -v runs="$runs" -v cs="$csec" -v ss="$ssec" 'BEGIN {
         gsub(/\|/, "\\|", tool)
-        printf "| %d | %s | %.2f | %.0f | %s | %s | %s | %.1f | %s | %s | %s |\n", n, tool, w, raw / 1e6 / w,
+        printf "| %d | %s | %.2f | %.0f | %s | %s | %s | %.1f | %s | %s / %s | %s | %s |\n", n, tool, w, raw / 1e6 / w,
           (sw > 0 ? sprintf("%.2f", w / sw) : "-"), (out > 0 ? out : "-"),
-          (out > 0 ? sprintf("%.2f", raw / out) : "-"), rss / 1024, cpu, ld, runs }'
+          (out > 0 ? sprintf("%.2f", raw / out) : "-"), rss / 1024, cpu, cs, ss, ld, runs }'
   done
   echo
   echo "### Restore"
   echo
-  echo "| rows | tool | wall s | MB/s | x streamdump | peak RSS MiB | client CPU | data match | load |"
-  echo "|---:|---|---:|---:|---:|---:|---:|---|---:|"
+  echo "| rows | tool | wall s | MB/s | x streamdump | peak RSS MiB | client CPU | client / server CPU s | data match | load |"
+  echo "|---:|---|---:|---:|---:|---:|---:|---:|---|---:|"
   for rec in "${RESTORE_ROWS[@]}"; do
-    IFS=$'\t' read -r n tool wall ok rss cpu load <<<"$rec"
+    IFS=$'\t' read -r n tool wall ok rss cpu load csec ssec <<<"$rec"
     raw=${RAW_BYTES[$n]}
     sd_wall=$(printf '%s\n' "${RESTORE_ROWS[@]}" | ref "$n" "streamdump restore <- file")
     awk -v n="$n" -v tool="$tool" -v w="$wall" -v raw="$raw" -v rss="$rss" -v cpu="$cpu" -v ok="$ok" \
-      -v ld="$load" -v sw="$sd_wall" 'BEGIN {
+      -v ld="$load" -v sw="$sd_wall" -v cs="$csec" -v ss="$ssec" 'BEGIN {
         gsub(/\|/, "\\|", tool)
-        printf "| %d | %s | %.2f | %.0f | %s | %.1f | %s | %s | %s |\n", n, tool, w, raw / 1e6 / w,
-          (sw > 0 ? sprintf("%.2f", w / sw) : "-"), rss / 1024, cpu, ok, ld }'
+        printf "| %d | %s | %.2f | %.0f | %s | %.1f | %s | %s / %s | %s | %s |\n", n, tool, w, raw / 1e6 / w,
+          (sw > 0 ? sprintf("%.2f", w / sw) : "-"), rss / 1024, cpu, cs, ss, ok, ld }'
   done
   echo
   echo "### Summary (peer wall / streamdump wall; > 1 = streamdump faster)"
