@@ -44,6 +44,11 @@ pub enum Error {
     #[error("{context}: {reason}")]
     Database { context: String, reason: String },
 
+    /// The database aborted a statement over a lock conflict (deadlock, lock wait timeout) and
+    /// rolled its work back: the same work may be retried as it was.
+    #[error("{context}: {reason}")]
+    LockConflict { context: String, reason: String },
+
     /// Restore refused to touch a target that already holds data.
     #[error(
         "target {target} is not empty: {reason} (use --replace to drop and recreate the schemas)"
@@ -113,6 +118,7 @@ impl Error {
             | Error::Manifest { reason, .. }
             | Error::Connect { reason, .. }
             | Error::Database { reason, .. }
+            | Error::LockConflict { reason, .. }
             | Error::TargetNotEmpty { reason, .. }
             | Error::Unsupported { reason }
             | Error::Cancelled { reason }
@@ -144,7 +150,7 @@ impl Error {
             Error::Integrity { .. } => "IntegrityError",
             Error::Manifest { .. } => "ManifestError",
             Error::Connect { .. } => "SourceUnavailable",
-            Error::Database { .. } => "DatabaseError",
+            Error::Database { .. } | Error::LockConflict { .. } => "DatabaseError",
             Error::TargetNotEmpty { .. } => "TargetNotEmpty",
             Error::Unsupported { .. } => "Unsupported",
             Error::Io { .. } => "IoError",

@@ -10,7 +10,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
@@ -418,6 +418,21 @@ async fn load_data(
     Err(error)
 }
 
+/// Times a chunk is loaded again after the database rolled it back over a lock conflict (InnoDB
+/// aborts one of two first loads into the same empty table as a deadlock, for one).
+const LOCK_CONFLICT_RETRIES: u32 = 4;
+
+/// How long to wait before loading a chunk again after `error`, the chunk having already met
+/// `conflicts` lock conflicts; `None` when it must not be retried.
+fn retry_delay(error: &Error, conflicts: u32) -> Option<Duration> {
+    match error {
+        Error::LockConflict { .. } if conflicts < LOCK_CONFLICT_RETRIES => {
+            Some(Duration::from_millis(200 * u64::from(conflicts + 1)))
+        }
+        _ => None,
+    }
+}
+
 async fn run_loader(
     mut loader: Box<dyn Loader>,
     queue: Arc<Mutex<VecDeque<(usize, usize)>>>,
@@ -441,9 +456,26 @@ async fn run_loader(
         if c == 0 {
             observer.table_started(&table.display_name());
         }
-        let data = verified_stream(store.clone(), &chunk.key, chunk.digest.clone(), true);
         let url = store.url(&chunk.key);
-        rows += loader.load_chunk(table, &url, data, chunk.digest.rows).await?;
+        let mut conflicts = 0;
+        rows += loop {
+            // Each try reads and verifies the chunk afresh: a failed one consumed its stream.
+            let data = verified_stream(store.clone(), &chunk.key, chunk.digest.clone(), true);
+            match loader.load_chunk(table, &url, data, chunk.digest.rows).await {
+                Ok(loaded) => break loaded,
+                Err(e) => match retry_delay(&e, conflicts) {
+                    Some(delay) if !cancel.is_cancelled() => {
+                        conflicts += 1;
+                        tracing::warn!(table = %table.display_name(), key = %chunk.key, retry = conflicts, error = %e, "lock conflict; loading the chunk again");
+                        tokio::time::sleep(delay).await;
+                    }
+                    _ if conflicts > 0 => {
+                        return Err(e.with_note(format!("after {conflicts} retries")));
+                    }
+                    _ => return Err(e),
+                },
+            }
+        };
         observer.raw_bytes(chunk.digest.raw_bytes);
         let complete = match committed.lock() {
             Ok(mut done) => {
@@ -473,6 +505,33 @@ async fn run_loader(
 mod tests {
     use super::*;
     use crate::engine::script::{Kind, ScriptWriter, Statement};
+
+    #[test]
+    fn only_lock_conflicts_are_retried_and_only_a_few_times() {
+        let conflict = Error::LockConflict {
+            context: "loading k into table t".into(),
+            reason: "ERROR 1213 (40001): Deadlock found when trying to get lock".into(),
+        };
+        let delays: Vec<_> = (0..6).map(|n| retry_delay(&conflict, n)).collect();
+        assert_eq!(
+            delays,
+            [200, 400, 600, 800]
+                .into_iter()
+                .map(|ms| Some(Duration::from_millis(ms)))
+                .chain([None, None])
+                .collect::<Vec<_>>()
+        );
+        // Anything else fails the restore at once: a bad checksum or row count is never retried.
+        assert_eq!(retry_delay(&Error::integrity("k", "row count"), 0), None);
+        assert_eq!(retry_delay(&Error::database("loading k", "ERROR 1064"), 0), None);
+        // Both report as database errors; the note says how many retries were spent.
+        assert_eq!(conflict.kind(), "DatabaseError");
+        let given_up = conflict.with_note("after 4 retries").to_string();
+        assert!(
+            given_up.ends_with("Deadlock found when trying to get lock; after 4 retries"),
+            "{given_up}"
+        );
+    }
 
     /// A script of statements of schemas `a` and `b` and of none, each named by a letter.
     fn script() -> (String, Vec<(char, Statement)>) {

@@ -355,6 +355,10 @@ impl Loader for MysqlLoader {
                         ),
                     )
                 }
+                // InnoDB rolled the chunk back (discard made sure): it may be loaded again.
+                Some(code::DEADLOCK | code::LOCK_WAIT_TIMEOUT) => {
+                    Error::LockConflict { context, reason: describe(&e) }
+                }
                 _ => Error::database(context, describe(&e)),
             });
         }

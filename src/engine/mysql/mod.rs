@@ -54,6 +54,7 @@ pub(super) mod code {
     pub const DB_ACCESS_DENIED: u16 = 1044;
     pub const SPECIFIC_ACCESS_DENIED: u16 = 1227;
     pub const LOCK_WAIT_TIMEOUT: u16 = 1205;
+    pub const DEADLOCK: u16 = 1213;
     pub const UNKNOWN_DATABASE: u16 = 1049;
     pub const LOCAL_INFILE_DISABLED: u16 = 1148;
     pub const LOCAL_INFILE_DISABLED_8: u16 = 3948;
