@@ -466,7 +466,9 @@ async fn run_loader(
                 Err(e) => match retry_delay(&e, conflicts) {
                     Some(delay) if !cancel.is_cancelled() => {
                         conflicts += 1;
-                        tracing::warn!(table = %table.display_name(), key = %chunk.key, retry = conflicts, error = %e, "lock conflict; loading the chunk again");
+                        // Routine (the server asks for it), so info: the CLI's first stderr line on
+                        // failure stays the error itself.
+                        tracing::info!(table = %table.display_name(), key = %chunk.key, retry = conflicts, error = %e, "lock conflict; loading the chunk again");
                         tokio::time::sleep(delay).await;
                     }
                     _ if conflicts > 0 => {
