@@ -471,10 +471,8 @@ async fn run_loader(
                         tracing::info!(table = %table.display_name(), key = %chunk.key, retry = conflicts, error = %e, "lock conflict; loading the chunk again");
                         tokio::time::sleep(delay).await;
                     }
-                    _ if conflicts > 0 => {
-                        return Err(e.with_note(format!("after {conflicts} retries")));
-                    }
-                    _ => return Err(e),
+                    _ if conflicts == 0 => return Err(e),
+                    _ => return Err(e.with_note(format!("after {conflicts} retries"))),
                 },
             }
         };
