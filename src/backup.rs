@@ -1,6 +1,11 @@
 //! Orchestrates a backup: snapshot -> schema scripts -> table data in parallel -> sequences ->
 //! manifest, in that order, the manifest last.
 //!
+//! The workers take tables off one queue, biggest first. A table the engine split into key
+//! ranges (MySQL tables bigger than the chunk size, with an integer primary key) is queued as
+//! one piece per range, so several workers can read one big table at once; its chunk objects
+//! are numbered as they start, and the manifest lists them in key order with their ranges.
+//!
 //! Per table, three stages run at once: the reader (async, pulls rows from the engine and
 //! batches them), the encoder (a blocking thread running [`ChunkEncoder`], so compression gets
 //! its own core instead of stalling the protocol task), and the writer (async, feeds a
@@ -13,7 +18,7 @@
 //! not exist.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -83,6 +88,7 @@ pub async fn run(plan: &BackupPlan, observer: Arc<dyn Observer>) -> Result<Backu
         schemas: plan.schemas.clone(),
         exclude_tables: plan.exclude_tables.clone(),
         skip_unsupported: plan.skip_unsupported,
+        split_bytes: plan.chunk_bytes,
     };
     let snapshot = tokio::select! {
         snapshot = source.begin(&selection, plan.jobs) => snapshot?,
@@ -221,15 +227,44 @@ async fn write_backup(
         });
     }
 
-    // Biggest tables first, so the parallel workers finish close together.
-    let mut order: Vec<(usize, &TableSpec)> = snapshot.tables.iter().enumerate().collect();
-    order.sort_by_key(|(_, t)| std::cmp::Reverse(t.estimated_bytes));
-    let queue: Arc<Mutex<VecDeque<(usize, TableSpec)>>> =
-        Arc::new(Mutex::new(order.into_iter().map(|(i, t)| (i, t.clone())).collect()));
+    // One piece of work per table, or per key range of a table read in ranges; biggest first,
+    // so the parallel workers finish close together.
+    let mut work: Vec<Work> = Vec::new();
+    for (index, spec) in snapshot.tables.iter().enumerate() {
+        let spec = Arc::new(spec.clone());
+        let ranges: Vec<Option<String>> = if spec.ranges.is_empty() {
+            vec![None]
+        } else {
+            spec.ranges.iter().cloned().map(Some).collect()
+        };
+        let size = spec.estimated_bytes / ranges.len() as u64;
+        work.extend(ranges.into_iter().map(|range| Work {
+            index,
+            spec: spec.clone(),
+            range,
+            size,
+        }));
+    }
+    work.sort_by_key(|w| std::cmp::Reverse(w.size));
+    let states: Arc<Vec<TableState>> = Arc::new(
+        snapshot
+            .tables
+            .iter()
+            .map(|t| TableState {
+                started: AtomicBool::new(false),
+                rows: AtomicU64::new(0),
+                pieces_left: AtomicUsize::new(t.ranges.len().max(1)),
+                next_chunk: AtomicUsize::new(0),
+            })
+            .collect(),
+    );
+    let queue = Arc::new(Mutex::new(VecDeque::from(work)));
     // The source may open fewer snapshot connections than asked (MySQL without a shared
     // snapshot position reads every table on one).
-    let workers =
-        plan.jobs.min(snapshot.tables.len()).min(snapshot.consistency.workers.max(1) as usize);
+    let workers = plan
+        .jobs
+        .min(queue.lock().map(|q| q.len()).unwrap_or(1))
+        .min(snapshot.consistency.workers.max(1) as usize);
     let cancel = plan.stop.token().child_token();
     // Open every worker before starting any, so a connection failure stops nothing half-way.
     let mut connections = Vec::with_capacity(workers);
@@ -247,9 +282,9 @@ async fn write_backup(
             written: written.clone(),
             progress: progress.clone(),
         };
-        tasks.spawn(run_worker(worker, queue.clone(), ctx));
+        tasks.spawn(run_worker(worker, queue.clone(), states.clone(), ctx));
     }
-    let mut tables: Vec<Option<Table>> = vec![None; snapshot.tables.len()];
+    let mut chunks: Vec<Vec<Chunk>> = vec![Vec::new(); snapshot.tables.len()];
     let mut first_error: Option<Error> = None;
     while let Some(joined) = tasks.join_next().await {
         let outcome = joined.unwrap_or_else(|e| {
@@ -257,8 +292,8 @@ async fn write_backup(
         });
         match outcome {
             Ok(done) => {
-                for (index, table) in done {
-                    tables[index] = Some(table);
+                for (index, mut piece) in done {
+                    chunks[index].append(&mut piece);
                 }
             }
             Err(e) => {
@@ -273,12 +308,34 @@ async fn write_backup(
     if let Some(e) = first_error {
         return Err(e);
     }
-    let tables: Vec<Table> = tables.into_iter().flatten().collect();
-    if tables.len() != snapshot.tables.len() {
+    if states.iter().any(|s| s.pieces_left.load(Ordering::SeqCst) != 0) {
         return Err(Error::Cancelled { reason: "not every table was backed up".into() });
     }
+    let tables = snapshot.tables.iter().zip(chunks).map(|(spec, c)| table_entry(spec, c)).collect();
     let sequences = source.sequences().await?;
     Ok((schema, tables, sequences))
+}
+
+/// A table to read, or one key range of it.
+struct Work {
+    /// Position in the snapshot's table list.
+    index: usize,
+    spec: Arc<TableSpec>,
+    range: Option<String>,
+    /// Estimated bytes, for the order of work.
+    size: u64,
+}
+
+/// What the workers share about one table while its pieces are read.
+struct TableState {
+    started: AtomicBool,
+    /// Pieces (ranges, or the whole table) not yet finished.
+    pieces_left: AtomicUsize,
+    /// Rows of the finished pieces.
+    rows: AtomicU64,
+    /// The number of the table's next chunk object: its pieces' chunks are numbered as they
+    /// start, whichever worker writes them.
+    next_chunk: AtomicUsize,
 }
 
 /// What every table dump needs besides the table itself.
@@ -293,37 +350,53 @@ struct TableContext {
     progress: Progress,
 }
 
+/// Take work off the queue until it is empty: each piece's chunks, by table position.
 async fn run_worker(
     mut worker: Box<dyn SourceWorker>,
-    queue: Arc<Mutex<VecDeque<(usize, TableSpec)>>>,
+    queue: Arc<Mutex<VecDeque<Work>>>,
+    states: Arc<Vec<TableState>>,
     ctx: TableContext,
-) -> Result<Vec<(usize, Table)>> {
+) -> Result<Vec<(usize, Vec<Chunk>)>> {
     let mut done = Vec::new();
     loop {
         let next = queue
             .lock()
             .map_err(|_| Error::Cancelled { reason: "work queue poisoned".into() })?
             .pop_front();
-        let Some((index, spec)) = next else { return Ok(done) };
+        let Some(work) = next else { return Ok(done) };
         if ctx.cancel.is_cancelled() {
             return Err(Error::Cancelled { reason: "another table failed".into() });
         }
-        let name = spec.display_name();
-        ctx.progress.observer.table_started(&name);
+        let state = &states[work.index];
+        let name = work.spec.display_name();
+        if !state.started.swap(true, Ordering::SeqCst) {
+            ctx.progress.observer.table_started(&name);
+        }
         let stream = tokio::select! {
-            stream = worker.copy_out(&spec) => stream?,
+            stream = worker.copy_out(&work.spec, work.range.as_deref()) => stream?,
             () = ctx.cancel.cancelled() => {
                 return Err(Error::Cancelled { reason: "stopped before a table started".into() });
             }
         };
-        let table = dump_table(&spec, stream, &ctx).await?;
-        ctx.progress.tables_done.fetch_add(1, Ordering::SeqCst);
-        ctx.progress.observer.table_done(&name, table.rows);
-        done.push((index, table));
+        let chunks = dump_piece(&work, stream, &state.next_chunk, &ctx).await?;
+        let rows: u64 = chunks.iter().map(|c| c.digest.rows).sum();
+        let rows = state.rows.fetch_add(rows, Ordering::SeqCst) + rows;
+        if state.pieces_left.fetch_sub(1, Ordering::SeqCst) == 1 {
+            ctx.progress.tables_done.fetch_add(1, Ordering::SeqCst);
+            ctx.progress.observer.table_done(&name, rows);
+        }
+        done.push((work.index, chunks));
     }
 }
 
-async fn dump_table(spec: &TableSpec, stream: RowStream, ctx: &TableContext) -> Result<Table> {
+/// Write one piece of a table (the whole table, or one range) as one or more chunk objects.
+async fn dump_piece(
+    work: &Work,
+    stream: RowStream,
+    next_chunk: &AtomicUsize,
+    ctx: &TableContext,
+) -> Result<Vec<Chunk>> {
+    let spec = &work.spec;
     let mut rows = stream.peekable();
     let mut chunks = Vec::new();
     // Rows of a batch that crossed the chunk limit: the next chunk starts with them.
@@ -333,18 +406,24 @@ async fn dump_table(spec: &TableSpec, stream: RowStream, ctx: &TableContext) -> 
             "data/{}/{}/{:06}.{}.zst",
             key_segment(&spec.schema),
             key_segment(&spec.name),
-            chunks.len(),
+            next_chunk.fetch_add(1, Ordering::SeqCst),
             spec.data_extension()
         );
         let digest = dump_chunk(&mut rows, &mut carry, &key, ctx).await?;
         record(&ctx.written, &key);
-        chunks.push(Chunk { key, digest });
+        chunks.push(Chunk { key, range: work.range.clone(), digest });
         // Roll over only if rows remain, so no empty trailing chunk is written.
         if carry.is_none() && std::pin::Pin::new(&mut rows).peek().await.is_none() {
             break;
         }
     }
-    Ok(Table {
+    Ok(chunks)
+}
+
+/// The manifest entry of a table from the chunks of all its pieces, in key order.
+fn table_entry(spec: &TableSpec, mut chunks: Vec<Chunk>) -> Table {
+    chunks.sort_by(|a, b| a.key.cmp(&b.key));
+    Table {
         schema: spec.schema.clone(),
         name: spec.name.clone(),
         columns: spec.columns.clone(),
@@ -354,7 +433,7 @@ async fn dump_table(spec: &TableSpec, stream: RowStream, ctx: &TableContext) -> 
         load_via: spec.load_via.clone(),
         rows: chunks.iter().map(|c| c.digest.rows).sum(),
         chunks,
-    })
+    }
 }
 
 enum Raw {

@@ -169,6 +169,10 @@ impl Table {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Chunk {
     pub key: String,
+    /// The key range whose rows this chunk holds (a SQL condition), when the table was read in
+    /// ranges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<String>,
     #[serde(flatten)]
     pub digest: Digest,
 }
@@ -384,6 +388,7 @@ mod tests {
                 rows: 3,
                 chunks: vec![Chunk {
                     key: "data/public/orders/000000.copy.zst".into(),
+                    range: None,
                     digest: Digest { rows: 3, ..Default::default() },
                 }],
             }],

@@ -1,6 +1,7 @@
 //! MySQL/MariaDB consistency through the real `streamdump` binary against MariaDB 10.11:
 //!
-//! - `--jobs 2` under concurrent transfers between two tables keeps their sum, and the manifest
+//! - `--jobs 2` under concurrent transfers between two tables keeps their sum while both tables
+//!   are read in key ranges spread over the workers, and the manifest
 //!   records `ftwrl_snapshot` with binlog coordinates;
 //! - a user without RELOAD (no FTWRL, as on RDS) gets a backup that claims only a lock-free mode
 //!   (`single_snapshot` with one worker, or MariaDB's `snapshot_position_match`), exact when
@@ -48,7 +49,8 @@ fn create_accounts(db: &str) {
              INSERT INTO accounts_b SELECT * FROM accounts_a;
              CREATE VIEW overdrawn AS SELECT id, balance FROM accounts_a WHERE balance < 0;
              CREATE TRIGGER accounts_a_pad BEFORE INSERT ON accounts_a FOR EACH ROW
-               SET NEW.pad = UPPER(NEW.pad);"
+               SET NEW.pad = UPPER(NEW.pad);
+             ANALYZE TABLE accounts_a, accounts_b;"
         ),
     );
     assert_eq!(total(db), 2 * ACCOUNTS * BALANCE);
@@ -140,15 +142,25 @@ impl Transfers {
 
 /// Back up the accounts of `db` (connecting with `source_url`) to a local destination while
 /// three writers run transfers, restore it with `--jobs 2`, and require the restored tables to
-/// hold the invariant: both tables were read from one snapshot. Returns the manifest's
-/// `consistency` object.
+/// hold the invariant: both tables were read from one snapshot. `--chunk-size 1MiB` makes every
+/// worker sharing the snapshot read key ranges of both tables (each is about 12 MB). Returns
+/// the manifest.
 fn backup_during_transfers_keeps_the_invariant(db: &str, source_url: &str, jobs: &str) -> Value {
     let (_dir, dest) = util::local_dest();
     let transfers = Transfers::start(db, 3);
     let before = sum_a(db);
     let backup = std::panic::catch_unwind(|| {
         my_streamdump_json(&[
-            "backup", "--source", source_url, "--to", &dest, "--json", "--jobs", jobs,
+            "backup",
+            "--source",
+            source_url,
+            "--to",
+            &dest,
+            "--json",
+            "--jobs",
+            jobs,
+            "--chunk-size",
+            "1MiB",
         ])
     });
     let after = sum_a(db);
@@ -161,7 +173,8 @@ fn backup_during_transfers_keeps_the_invariant(db: &str, source_url: &str, jobs:
     assert_eq!(total(db), 2 * ACCOUNTS * BALANCE, "the transfers themselves keep the invariant");
 
     let manifest_url = report["manifest"].as_str().expect("manifest URL").to_string();
-    let consistency = util::local_manifest(&manifest_url)["consistency"].clone();
+    let manifest = util::local_manifest(&manifest_url);
+    let consistency = &manifest["consistency"];
     let restored = my_restore_new(&manifest_url, "myrt_accounts_r", &["--jobs", "2"]);
     assert_eq!(my_count(&restored, "accounts_a"), ACCOUNTS);
     assert_eq!(my_count(&restored, "accounts_b"), ACCOUNTS);
@@ -178,7 +191,21 @@ fn backup_during_transfers_keeps_the_invariant(db: &str, source_url: &str, jobs:
         "the snapshot was taken during the backup: sum(a) {restored_a} not in [{after}, {before}]"
     );
     drop_my_db(&restored);
-    consistency
+    manifest
+}
+
+/// The distinct key ranges a table was read in (none: read whole).
+fn ranges_read(manifest: &Value, table: &str) -> Vec<String> {
+    let mut ranges: Vec<String> = manifest["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .filter(|t| t["name"] == table)
+        .flat_map(|t| t["chunks"].as_array().expect("chunks"))
+        .filter_map(|c| c["range"].as_str().map(str::to_string))
+        .collect();
+    ranges.dedup();
+    ranges
 }
 
 #[test]
@@ -186,7 +213,12 @@ fn parallel_backup_under_concurrent_transfers_is_one_snapshot() {
     let source = fresh_my_db("myrt_consistent");
     create_accounts(&source);
     let url = util::mysql::my_url(&source);
-    let consistency = backup_during_transfers_keeps_the_invariant(&source, &url, "2");
+    let manifest = backup_during_transfers_keeps_the_invariant(&source, &url, "2");
+    let consistency = &manifest["consistency"];
+    for table in ["accounts_a", "accounts_b"] {
+        let ranges = ranges_read(&manifest, table);
+        assert!(ranges.len() >= 2, "{table} read in several key ranges: {ranges:?}");
+    }
 
     assert_eq!(consistency["mode"], "ftwrl_snapshot", "{consistency:#}");
     assert_eq!(consistency["workers"], 2, "{consistency:#}");
@@ -270,8 +302,8 @@ fn backup_without_reload_privilege_falls_back_without_claiming_ftwrl() {
 
     // Two workers asked for while transfers commit: whatever mode it falls back to, the two
     // tables come from one snapshot.
-    let consistency = backup_during_transfers_keeps_the_invariant(&source, &url, "2");
-    assert_lock_free_mode(&consistency, 2);
+    let manifest = backup_during_transfers_keeps_the_invariant(&source, &url, "2");
+    assert_lock_free_mode(&manifest["consistency"], 2);
 
     mariadb("", &format!("DROP USER {}@'%'", quote_str(&user)));
     drop_my_db(&source);

@@ -244,8 +244,10 @@ fn type_matrix_round_trips_through_s3_and_a_local_copy() {
 }
 
 /// The chunk limit is kept as tightly as PostgreSQL's (tests/pg_roundtrip.rs): a chunk rolls
-/// over at the first row boundary at or past `--chunk-size`, so every chunk but the last holds at
-/// least the limit and overshoots it by less than two rows.
+/// over at the first row boundary at or past `--chunk-size`, so every chunk but the last of a
+/// piece holds at least the limit and overshoots it by less than two rows. The table is bigger
+/// than the chunk size and keyed by one integer, so it is also read in key ranges (pieces),
+/// several at once: each chunk names its range, and the ranges hold every row exactly once.
 #[test]
 fn chunks_roll_over_at_the_first_row_boundary_past_the_limit() {
     let source = fresh_my_db("myrt_chunks");
@@ -254,7 +256,8 @@ fn chunks_roll_over_at_the_first_row_boundary_past_the_limit() {
         "CREATE TABLE events (id INT PRIMARY KEY, kind VARCHAR(20), body VARCHAR(300), raw BLOB);
          INSERT INTO events SELECT seq, ELT(1 + seq % 3, 'click', 'view', 'odd\tkind'),
                 REPEAT(CONCAT('payload ', seq, ' '), 1 + seq % 12), UNHEX(MD5(seq))
-           FROM seq_1_to_20000;",
+           FROM seq_1_to_20000;
+         ANALYZE TABLE events;",
     );
     let expected = my_fingerprint(&source);
     // The longest TSV line: the text as is (a little escaping aside), the BLOB as hex.
@@ -267,24 +270,43 @@ fn chunks_roll_over_at_the_first_row_boundary_past_the_limit() {
 
     let (_dir, dest) = util::local_dest();
     let chunk_size: u64 = 64 * 1024;
-    let manifest_url = my_backup(&source, &dest, &["--chunk-size", "64KiB"]);
+    let manifest_url = my_backup(&source, &dest, &["--chunk-size", "64KiB", "--jobs", "3"]);
     let manifest = util::local_manifest(&manifest_url);
     assert_eq!(manifest["options"]["chunk_bytes"], chunk_size, "chunk limit recorded");
     let events = manifest_table(&manifest, &source, "events");
     let chunks = events["chunks"].as_array().expect("chunks");
-    let sizes: Vec<u64> =
-        chunks.iter().map(|c| c["raw_bytes"].as_u64().expect("raw_bytes")).collect();
     assert_eq!(
         chunks.iter().map(|c| c["rows"].as_u64().expect("rows")).sum::<u64>(),
         20_000,
         "chunk rows add up"
     );
-    for (i, raw) in sizes.iter().enumerate() {
-        let last = i + 1 == sizes.len();
-        assert!(
-            (last || *raw >= chunk_size) && *raw < chunk_size + 2 * max_row_bytes,
-            "chunk {i} holds {raw} raw bytes; limit {chunk_size}, longest row {max_row_bytes};              all chunks: {sizes:?}"
-        );
+    // Chunks by piece (key range), in key order: the pieces are written at once, each
+    // numbering its chunks as they start.
+    let mut pieces: Vec<(String, Vec<(u64, u64)>)> = Vec::new();
+    for c in chunks {
+        let range = c["range"].as_str().expect("a range on every chunk of a split table");
+        let entry =
+            (c["raw_bytes"].as_u64().expect("raw_bytes"), c["rows"].as_u64().expect("rows"));
+        match pieces.iter_mut().find(|(r, _)| r == range) {
+            Some((_, sizes)) => sizes.push(entry),
+            None => pieces.push((range.to_string(), vec![entry])),
+        }
+    }
+    assert!(pieces.len() >= 2, "events should be read in several key ranges: {pieces:?}");
+    for (range, sizes) in &pieces {
+        for (i, (raw, _)) in sizes.iter().enumerate() {
+            let last = i + 1 == sizes.len();
+            assert!(
+                (last || *raw >= chunk_size) && *raw < chunk_size + 2 * max_row_bytes,
+                "a chunk of range {range} holds {raw} raw bytes; limit {chunk_size}, longest \
+                 row {max_row_bytes}; the range's chunks: {sizes:?}"
+            );
+        }
+        let rows: u64 = sizes.iter().map(|(_, rows)| rows).sum();
+        let selected: u64 = mariadb(&source, &format!("SELECT COUNT(*) FROM events WHERE {range}"))
+            .parse()
+            .expect("count");
+        assert_eq!(rows, selected, "range {range}: its chunks hold the rows it selects");
     }
 
     let restored = my_restore_new(&manifest_url, "myrt_chunks_r", &["--jobs", "4"]);

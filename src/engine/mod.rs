@@ -50,6 +50,10 @@ pub struct Selection {
     pub exclude_tables: Vec<TablePattern>,
     /// Record objects the generator cannot reproduce instead of failing.
     pub skip_unsupported: bool,
+    /// Tables bigger than this (on disk) are read in key ranges of about this size, which any
+    /// worker may take, so one big table does not leave the other workers idle. 0: never.
+    /// Engines that cannot split a table read it whole.
+    pub split_bytes: u64,
 }
 
 /// A table to back up.
@@ -74,6 +78,10 @@ pub struct TableSpec {
     /// into the table itself: its partition is a hash of an enum, whose hash changes between
     /// databases (pg_dump's --load-via-partition-root, which it forces for these too).
     pub load_via: Option<(String, String)>,
+    /// SQL conditions that together select every row exactly once: the table is read one range
+    /// at a time, possibly several at once on different workers of the same snapshot. Empty:
+    /// read whole.
+    pub ranges: Vec<String>,
 }
 
 impl TableSpec {
@@ -127,8 +135,9 @@ pub trait Source: Send + Sync {
 
 #[async_trait]
 pub trait SourceWorker: Send {
-    /// Stream a table's rows. The stream borrows nothing; the worker must outlive it.
-    async fn copy_out(&mut self, table: &TableSpec) -> Result<RowStream>;
+    /// Stream a table's rows, or only those of `range` (one of its [`TableSpec::ranges`]). The
+    /// stream borrows nothing; the worker must outlive it.
+    async fn copy_out(&mut self, table: &TableSpec, range: Option<&str>) -> Result<RowStream>;
 }
 
 #[async_trait]

@@ -142,6 +142,7 @@ pub async fn read(
                     estimated_bytes: super::text(row, 3).and_then(|b| b.parse().ok()).unwrap_or(0),
                     filter: None,
                     load_via: None,
+                    ranges: Vec::new(),
                     encodings: cols
                         .iter()
                         .map(|(_, t)| Encoding::for_type(t).name().to_string())

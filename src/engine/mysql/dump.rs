@@ -9,6 +9,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
 use tokio::sync::mpsc;
 
+use super::ranges;
 use super::tsv::{self, Encoding};
 use super::{
     BATCH_BYTES, FTWRL_WAIT_SECS, code, connect, db_err, ddl, describe, qualified, quote_ident,
@@ -206,7 +207,7 @@ impl Source for MysqlSource {
         let (opened, consistency) =
             self.open_snapshots(&mut leader, workers.max(1), mariadb).await?;
         let snapshot_at = chrono::Utc::now();
-        let catalog = ddl::read(&mut leader, &found, &selection.exclude_tables).await?;
+        let mut catalog = ddl::read(&mut leader, &found, &selection.exclude_tables).await?;
         if !catalog.unsupported.is_empty() && !selection.skip_unsupported {
             return Err(Error::Unsupported {
                 reason: format!(
@@ -216,6 +217,10 @@ impl Source for MysqlSource {
                     catalog.unsupported.join("; ")
                 ),
             });
+        }
+        // Ranges only pay off when several connections share the snapshot.
+        if opened.len() > 1 {
+            ranges::split(&mut leader, &mut catalog.tables, selection.split_bytes).await?;
         }
         if let Ok(mut pool) = self.workers.lock() {
             *pool = opened;
@@ -295,10 +300,17 @@ fn encodings(table: &TableSpec) -> Result<Vec<Encoding>> {
 
 #[async_trait]
 impl SourceWorker for MysqlWorker {
-    async fn copy_out(&mut self, table: &TableSpec) -> Result<RowStream> {
-        let context = format!("reading table {}", table.display_name());
-        let sql =
+    async fn copy_out(&mut self, table: &TableSpec, range: Option<&str>) -> Result<RowStream> {
+        let context = match range {
+            Some(range) => format!("reading table {} where {range}", table.display_name()),
+            None => format!("reading table {}", table.display_name()),
+        };
+        let mut sql =
             format!("SELECT {} FROM {}", select_list(table), qualified(&table.schema, &table.name));
+        if let Some(range) = range {
+            sql.push_str(" WHERE ");
+            sql.push_str(range);
+        }
         let encodings = encodings(table)?;
         let mut conn = self.conn.clone().lock_owned().await;
         let (tx, mut rx) = mpsc::channel::<Result<RowBatch>>(4);

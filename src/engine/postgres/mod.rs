@@ -354,8 +354,15 @@ fn copy_columns(columns: &[String]) -> String {
 
 #[async_trait]
 impl SourceWorker for PostgresWorker {
-    async fn copy_out(&mut self, table: &TableSpec) -> Result<RowStream> {
+    async fn copy_out(&mut self, table: &TableSpec, range: Option<&str>) -> Result<RowStream> {
         let name = table.display_name();
+        if let Some(range) = range {
+            // The PostgreSQL source never splits a table (it leaves `ranges` empty).
+            return Err(Error::database(
+                format!("reading table {name}"),
+                format!("key range '{range}' asked of a source that reads tables whole"),
+            ));
+        }
         let sql = if let Some(filter) = &table.filter {
             // An extension's configuration table: only the rows its condition selects.
             let columns = if table.columns.is_empty() {

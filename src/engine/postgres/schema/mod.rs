@@ -339,6 +339,7 @@ pub(super) async fn read_tables(
                 load_via: row
                     .get::<_, Option<Vec<String>>>(6)
                     .and_then(|root| Some((root.first()?.clone(), root.get(1)?.clone()))),
+                ranges: Vec::new(),
             },
         });
     }
@@ -378,6 +379,7 @@ async fn extension_config_tables(client: &Client, schemas: &[String]) -> Result<
                 estimated_bytes: row.get::<_, i64>(3).max(0) as u64,
                 filter: row.get(5),
                 load_via: None,
+                ranges: Vec::new(),
             },
         })
         .collect())
