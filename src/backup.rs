@@ -4,7 +4,7 @@
 //! The workers take tables off one queue, biggest first. A table the engine split into key
 //! ranges (MySQL tables bigger than the chunk size, with an integer primary key) is queued as
 //! one piece per range, so several workers can read one big table at once; its chunk objects
-//! are numbered as they start, and the manifest lists them in key order with their ranges.
+//! are numbered as they start, and the manifest lists them in number order with their ranges.
 //!
 //! Per table, three stages run at once: the reader (async, pulls rows from the engine and
 //! batches them), the encoder (a blocking thread running [`ChunkEncoder`], so compression gets
@@ -284,7 +284,7 @@ async fn write_backup(
         };
         tasks.spawn(run_worker(worker, queue.clone(), states.clone(), ctx));
     }
-    let mut chunks: Vec<Vec<Chunk>> = vec![Vec::new(); snapshot.tables.len()];
+    let mut chunks: Vec<Vec<(usize, Chunk)>> = vec![Vec::new(); snapshot.tables.len()];
     let mut first_error: Option<Error> = None;
     while let Some(joined) = tasks.join_next().await {
         let outcome = joined.unwrap_or_else(|e| {
@@ -350,13 +350,13 @@ struct TableContext {
     progress: Progress,
 }
 
-/// Take work off the queue until it is empty: each piece's chunks, by table position.
+/// Take work off the queue until it is empty: each piece's numbered chunks, by table position.
 async fn run_worker(
     mut worker: Box<dyn SourceWorker>,
     queue: Arc<Mutex<VecDeque<Work>>>,
     states: Arc<Vec<TableState>>,
     ctx: TableContext,
-) -> Result<Vec<(usize, Vec<Chunk>)>> {
+) -> Result<Vec<(usize, Vec<(usize, Chunk)>)>> {
     let mut done = Vec::new();
     loop {
         let next = queue
@@ -379,7 +379,7 @@ async fn run_worker(
             }
         };
         let chunks = dump_piece(&work, stream, &state.next_chunk, &ctx).await?;
-        let rows: u64 = chunks.iter().map(|c| c.digest.rows).sum();
+        let rows: u64 = chunks.iter().map(|(_, c)| c.digest.rows).sum();
         let rows = state.rows.fetch_add(rows, Ordering::SeqCst) + rows;
         if state.pieces_left.fetch_sub(1, Ordering::SeqCst) == 1 {
             ctx.progress.tables_done.fetch_add(1, Ordering::SeqCst);
@@ -389,29 +389,30 @@ async fn run_worker(
     }
 }
 
-/// Write one piece of a table (the whole table, or one range) as one or more chunk objects.
+/// Write one piece of a table (the whole table, or one range) as one or more chunk objects,
+/// each with its number.
 async fn dump_piece(
     work: &Work,
     stream: RowStream,
     next_chunk: &AtomicUsize,
     ctx: &TableContext,
-) -> Result<Vec<Chunk>> {
+) -> Result<Vec<(usize, Chunk)>> {
     let spec = &work.spec;
     let mut rows = stream.peekable();
     let mut chunks = Vec::new();
     // Rows of a batch that crossed the chunk limit: the next chunk starts with them.
     let mut carry: Option<RowBatch> = None;
     loop {
+        let number = next_chunk.fetch_add(1, Ordering::SeqCst);
         let key = format!(
-            "data/{}/{}/{:06}.{}.zst",
+            "data/{}/{}/{number:06}.{}.zst",
             key_segment(&spec.schema),
             key_segment(&spec.name),
-            next_chunk.fetch_add(1, Ordering::SeqCst),
             spec.data_extension()
         );
         let digest = dump_chunk(&mut rows, &mut carry, &key, ctx).await?;
         record(&ctx.written, &key);
-        chunks.push(Chunk { key, range: work.range.clone(), digest });
+        chunks.push((number, Chunk { key, range: work.range.clone(), digest }));
         // Roll over only if rows remain, so no empty trailing chunk is written.
         if carry.is_none() && std::pin::Pin::new(&mut rows).peek().await.is_none() {
             break;
@@ -420,9 +421,10 @@ async fn dump_piece(
     Ok(chunks)
 }
 
-/// The manifest entry of a table from the chunks of all its pieces, in key order.
-fn table_entry(spec: &TableSpec, mut chunks: Vec<Chunk>) -> Table {
-    chunks.sort_by(|a, b| a.key.cmp(&b.key));
+/// The manifest entry of a table from the numbered chunks of all its pieces, in number order.
+fn table_entry(spec: &TableSpec, mut numbered: Vec<(usize, Chunk)>) -> Table {
+    numbered.sort_by_key(|(number, _)| *number);
+    let chunks: Vec<Chunk> = numbered.into_iter().map(|(_, c)| c).collect();
     Table {
         schema: spec.schema.clone(),
         name: spec.name.clone(),
