@@ -270,6 +270,8 @@ for n in $SIZES; do
     psql_ -d "$target" -c 'ANALYZE'
     S_WALL["pgra"]+="$(awk -v a="$t0" -v b="$EPOCHREALTIME" -v w="$M_WALL" 'BEGIN { printf "%.2f", w + b - a }') "
     S_RSS["pgra"]+="$M_RSS "; S_CPU["pgra"]+="${M_CPU%\%} "; S_LOAD["pgra"]+="$M_LOAD "
+    # settle reads every sample list; pg_restore's CPU stands for the pair (psql's is small).
+    S_CSEC["pgra"]+="$M_CSEC "; S_SSEC["pgra"]+="$M_SSEC "
     drop_db "$target"
 
     for from in $RESTORE_FROM; do
