@@ -2,9 +2,10 @@
 //! manifest, in that order, the manifest last.
 //!
 //! The workers take tables off one queue, biggest first. A table the engine split into key
-//! ranges (MySQL tables bigger than the chunk size, with an integer primary key) is queued as
-//! one piece per range, so several workers can read one big table at once; its chunk objects
-//! are numbered as they start, and the manifest lists them in number order with their ranges.
+//! ranges (MySQL InnoDB tables bigger than the chunk size, with an integer primary key) is
+//! queued as one piece per range, so several workers can read one big table at once; its chunk
+//! objects are numbered as they start, and the manifest lists them in number order with their
+//! ranges.
 //!
 //! Per table, three stages run at once: the reader (async, pulls rows from the engine and
 //! batches them), the encoder (a blocking thread running [`ChunkEncoder`], so compression gets

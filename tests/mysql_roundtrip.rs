@@ -247,7 +247,8 @@ fn type_matrix_round_trips_through_s3_and_a_local_copy() {
 /// over at the first row boundary at or past `--chunk-size`, so every chunk but the last of a
 /// piece holds at least the limit and overshoots it by less than two rows. The table is bigger
 /// than the chunk size and keyed by one integer, so it is also read in key ranges (pieces),
-/// several at once: each chunk names its range, and the ranges hold every row exactly once.
+/// several at once: each chunk names its range, and the ranges hold every row exactly once. Its
+/// MyISAM copy, which has no snapshot to share, is read whole.
 #[test]
 fn chunks_roll_over_at_the_first_row_boundary_past_the_limit() {
     let source = fresh_my_db("myrt_chunks");
@@ -257,7 +258,10 @@ fn chunks_roll_over_at_the_first_row_boundary_past_the_limit() {
          INSERT INTO events SELECT seq, ELT(1 + seq % 3, 'click', 'view', 'odd\tkind'),
                 REPEAT(CONCAT('payload ', seq, ' '), 1 + seq % 12), UNHEX(MD5(seq))
            FROM seq_1_to_20000;
-         ANALYZE TABLE events;",
+         CREATE TABLE events_myisam LIKE events;
+         ALTER TABLE events_myisam ENGINE=MyISAM;
+         INSERT INTO events_myisam SELECT * FROM events;
+         ANALYZE TABLE events, events_myisam;",
     );
     let expected = my_fingerprint(&source);
     // The longest TSV line: the text as is (a little escaping aside), the BLOB as hex.
@@ -308,6 +312,16 @@ fn chunks_roll_over_at_the_first_row_boundary_past_the_limit() {
             .expect("count");
         assert_eq!(rows, selected, "range {range}: its chunks hold the rows it selects");
     }
+
+    // A MyISAM table has no snapshot: ranges read at different moments could disagree, so it
+    // is read whole, rolling over as one piece.
+    let myisam = manifest_table(&manifest, &source, "events_myisam");
+    let myisam_chunks = myisam["chunks"].as_array().expect("chunks");
+    assert!(myisam_chunks.len() >= 2, "events_myisam rolls over: {myisam_chunks:?}");
+    assert!(
+        myisam_chunks.iter().all(|c| c.get("range").is_none()),
+        "events_myisam must not be read in ranges: {myisam_chunks:?}"
+    );
 
     let restored = my_restore_new(&manifest_url, "myrt_chunks_r", &["--jobs", "4"]);
     assert_data_equal(&source, &expected, &restored, "restore of a chunked table");

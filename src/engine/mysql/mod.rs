@@ -13,8 +13,9 @@
 //! Data: `SELECT` of the explicit column list (generated columns left out, invisible ones in)
 //! on a `SET NAMES binary`, `time_zone='+00:00'` session, encoded by [`tsv`]. FLOAT columns are
 //! read as DOUBLE, because the server prints a FLOAT with 6 significant digits and that text
-//! does not load back to the same value. A table bigger than the chunk size with a one-column
-//! integer primary key is read in key ranges ([`ranges`]) that several workers take at once.
+//! does not load back to the same value. An InnoDB table bigger than the chunk size with a
+//! one-column integer primary key is read in key ranges ([`ranges`]) that several workers take
+//! at once.
 //!
 //! Restore: one database per restore (the target URL's; the backup's may have another name).
 //! Each chunk is one `LOAD DATA LOCAL INFILE ... CHARACTER SET binary` in its own transaction,

@@ -7,7 +7,10 @@
 //! `k >= bn`. The first and last ranges are open, so the ranges select every row exactly once
 //! whatever the key's values; the bounds only come from `MIN`/`MAX` read outside the snapshot
 //! and spread the work evenly when the keys are dense. Every worker reads the same snapshot, so
-//! the ranges together are the table at the snapshot's instant.
+//! the ranges together are the table at the snapshot's instant. That holds for InnoDB only: a
+//! table of a non-transactional engine (MyISAM, Aria) has no snapshot, and ranges read at
+//! different moments could miss or repeat a row whose key changed in between, so such tables
+//! are read whole.
 
 use mysql_async::Conn;
 
@@ -21,8 +24,9 @@ const MAX_RANGES: u64 = 1024;
 /// The integer column types a range split can use (`information_schema` `DATA_TYPE`).
 const INTEGER_TYPES: [&str; 5] = ["tinyint", "smallint", "mediumint", "int", "bigint"];
 
-/// Give every table bigger than `split_bytes` with a one-column integer primary key its
-/// ranges. Tables that cannot be split (no such key, empty, too few keys) stay whole.
+/// Give every InnoDB table bigger than `split_bytes` with a one-column integer primary key its
+/// ranges. Tables that cannot be split (another engine, no such key, empty, too few keys) stay
+/// whole.
 pub(super) async fn split(
     leader: &mut Conn,
     tables: &mut [TableSpec],
@@ -50,12 +54,14 @@ pub(super) async fn split(
     Ok(())
 }
 
-/// The table's primary key column, if the key is one integer column that is read (not a
-/// generated column, which the backup leaves out).
+/// The primary key column of an InnoDB table, if the key is one integer column that is read
+/// (not a generated column, which the backup leaves out).
 async fn integer_key(leader: &mut Conn, table: &TableSpec) -> Result<Option<String>> {
     let sql = format!(
-        "SELECT COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = {} \
-         AND TABLE_NAME = {} AND INDEX_NAME = 'PRIMARY'",
+        "SELECT s.COLUMN_NAME FROM information_schema.STATISTICS s JOIN information_schema.TABLES t \
+         ON t.TABLE_SCHEMA = s.TABLE_SCHEMA AND t.TABLE_NAME = s.TABLE_NAME \
+         WHERE s.TABLE_SCHEMA = {} AND s.TABLE_NAME = {} AND s.INDEX_NAME = 'PRIMARY' \
+         AND t.ENGINE = 'InnoDB'",
         quote_str(&table.schema),
         quote_str(&table.name)
     );
