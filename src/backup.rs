@@ -381,10 +381,11 @@ async fn run_worker(
         };
         let chunks = dump_piece(&work, stream, &state.next_chunk, &ctx).await?;
         let rows: u64 = chunks.iter().map(|(_, c)| c.digest.rows).sum();
-        let rows = state.rows.fetch_add(rows, Ordering::SeqCst) + rows;
+        state.rows.fetch_add(rows, Ordering::SeqCst);
         if state.pieces_left.fetch_sub(1, Ordering::SeqCst) == 1 {
+            // The last piece to finish: every other piece added its rows before counting down.
             ctx.progress.tables_done.fetch_add(1, Ordering::SeqCst);
-            ctx.progress.observer.table_done(&name, rows);
+            ctx.progress.observer.table_done(&name, state.rows.load(Ordering::SeqCst));
         }
         done.push((work.index, chunks));
     }

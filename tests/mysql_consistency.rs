@@ -29,11 +29,15 @@ const ACCOUNTS: i64 = 200_000;
 const BALANCE: i64 = 100;
 
 /// One transfer from a random `accounts_a` row to a random `accounts_b` row, in a transaction:
-/// `sum(a) + sum(b)` never changes, and `sum(a)` only falls.
+/// `sum(a) + sum(b)` never changes, and `sum(a)` only falls. Then the `movers` row with the
+/// lowest key gets a key past the highest (+200000, `ACCOUNTS`): the keys stay one block of
+/// `ACCOUNTS` consecutive values that slides up, rows leaving the first key range for the last.
+/// A table read in ranges at different moments would hold some rows twice (or lose some).
 const TRANSFER: &str = "SET @a = 1 + FLOOR(RAND() * 200000), @b = 1 + FLOOR(RAND() * 200000), \
      @x = 1 + FLOOR(RAND() * 50); START TRANSACTION; \
      UPDATE accounts_a SET balance = balance - @x WHERE id = @a; \
-     UPDATE accounts_b SET balance = balance + @x WHERE id = @b; COMMIT;\n";
+     UPDATE accounts_b SET balance = balance + @x WHERE id = @b; COMMIT; \
+     UPDATE movers SET id = id + 200000 ORDER BY id LIMIT 1;\n";
 
 /// Two tables of `ACCOUNTS` rows (about 25 MB of TSV together, so a backup takes a while), plus
 /// a view and a trigger so a backup also has DDL to read.
@@ -50,7 +54,9 @@ fn create_accounts(db: &str) {
              CREATE VIEW overdrawn AS SELECT id, balance FROM accounts_a WHERE balance < 0;
              CREATE TRIGGER accounts_a_pad BEFORE INSERT ON accounts_a FOR EACH ROW
                SET NEW.pad = UPPER(NEW.pad);
-             ANALYZE TABLE accounts_a, accounts_b;"
+             CREATE TABLE movers (id INT PRIMARY KEY, pad VARCHAR(120) NOT NULL) ENGINE=InnoDB;
+             INSERT INTO movers SELECT seq, CONCAT(MD5(seq), MD5(-seq)) FROM seq_1_to_{ACCOUNTS};
+             ANALYZE TABLE accounts_a, accounts_b, movers;"
         ),
     );
     assert_eq!(total(db), 2 * ACCOUNTS * BALANCE);
@@ -58,6 +64,11 @@ fn create_accounts(db: &str) {
 
 fn sum_a(db: &str) -> i64 {
     mariadb(db, "SELECT SUM(balance) FROM accounts_a").parse().expect("sum")
+}
+
+/// The lowest key of `movers`: how far its block of keys has slid.
+fn first_mover(db: &str) -> i64 {
+    mariadb(db, "SELECT MIN(id) FROM movers").parse().expect("min id")
 }
 
 fn total(db: &str) -> i64 {
@@ -149,6 +160,7 @@ fn backup_during_transfers_keeps_the_invariant(db: &str, source_url: &str, jobs:
     let (_dir, dest) = util::local_dest();
     let transfers = Transfers::start(db, 3);
     let before = sum_a(db);
+    let first_key_before = first_mover(db);
     let backup = std::panic::catch_unwind(|| {
         my_streamdump_json(&[
             "backup",
@@ -164,6 +176,7 @@ fn backup_during_transfers_keeps_the_invariant(db: &str, source_url: &str, jobs:
         ])
     });
     let after = sum_a(db);
+    let first_key_after = first_mover(db);
     let sent = transfers.stop();
     let report = backup.unwrap_or_else(|e| std::panic::resume_unwind(e));
     assert!(
@@ -178,6 +191,19 @@ fn backup_during_transfers_keeps_the_invariant(db: &str, source_url: &str, jobs:
     let restored = my_restore_new(&manifest_url, "myrt_accounts_r", &["--jobs", "2"]);
     assert_eq!(my_count(&restored, "accounts_a"), ACCOUNTS);
     assert_eq!(my_count(&restored, "accounts_b"), ACCOUNTS);
+    let keys = mariadb(&restored, "SELECT COUNT(*), MAX(id) - MIN(id) + 1 FROM movers");
+    assert_eq!(
+        keys,
+        format!("{ACCOUNTS}\t{ACCOUNTS}"),
+        "restored movers (rows, key span): one block of {ACCOUNTS} keys, each row once"
+    );
+    let restored_first = first_mover(&restored);
+    assert!(
+        first_key_before < first_key_after
+            && (first_key_before..=first_key_after).contains(&restored_first),
+        "movers' keys moved during the backup ({first_key_before} -> {first_key_after}) and \
+         the restored block starts between ({restored_first})"
+    );
     let restored_a = sum_a(&restored);
     assert_eq!(
         total(&restored),
@@ -204,6 +230,7 @@ fn ranges_read(manifest: &Value, table: &str) -> Vec<String> {
         .flat_map(|t| t["chunks"].as_array().expect("chunks"))
         .filter_map(|c| c["range"].as_str().map(str::to_string))
         .collect();
+    ranges.sort();
     ranges.dedup();
     ranges
 }
@@ -215,7 +242,7 @@ fn parallel_backup_under_concurrent_transfers_is_one_snapshot() {
     let url = util::mysql::my_url(&source);
     let manifest = backup_during_transfers_keeps_the_invariant(&source, &url, "2");
     let consistency = &manifest["consistency"];
-    for table in ["accounts_a", "accounts_b"] {
+    for table in ["accounts_a", "accounts_b", "movers"] {
         let ranges = ranges_read(&manifest, table);
         assert!(ranges.len() >= 2, "{table} read in several key ranges: {ranges:?}");
     }

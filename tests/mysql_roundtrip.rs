@@ -284,8 +284,8 @@ fn chunks_roll_over_at_the_first_row_boundary_past_the_limit() {
         20_000,
         "chunk rows add up"
     );
-    // Chunks by piece (key range), in key order: the pieces are written at once, each
-    // numbering its chunks as they start.
+    // Chunks by piece (key range), in order of each range's first chunk: the pieces are
+    // written at once, each numbering its chunks as they start.
     let mut pieces: Vec<(String, Vec<(u64, u64)>)> = Vec::new();
     for c in chunks {
         let range = c["range"].as_str().expect("a range on every chunk of a split table");

@@ -218,8 +218,11 @@ impl Source for MysqlSource {
                 ),
             });
         }
-        // Ranges only pay off when several connections share the snapshot.
-        if opened.len() > 1 {
+        // Ranges only pay off when several connections read the snapshot, and only FTWRL
+        // proves they share one instant for every write: snapshots at one binlog position
+        // could still differ by writes kept out of the binlog, and a row whose key moved
+        // between ranges would then be read twice or not at all.
+        if opened.len() > 1 && consistency.mode == "ftwrl_snapshot" {
             ranges::split(&mut leader, &mut catalog.tables, selection.split_bytes).await?;
         }
         if let Ok(mut pool) = self.workers.lock() {

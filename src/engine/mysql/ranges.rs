@@ -2,15 +2,18 @@
 //!
 //! A table read whole takes one worker however big it is, so a database with one dominant table
 //! backs up at one worker's speed (mydumper's `--rows` and MySQL Shell's chunking exist for this).
-//! A table bigger than the split size whose primary key is one integer column is cut into
-//! ranges of that key, about one per split size of on-disk data: `k < b1`, `b1 <= k < b2`, ...,
-//! `k >= bn`. The first and last ranges are open, so the ranges select every row exactly once
-//! whatever the key's values; the bounds only come from `MIN`/`MAX` read outside the snapshot
-//! and spread the work evenly when the keys are dense. Every worker reads the same snapshot, so
-//! the ranges together are the table at the snapshot's instant. That holds for InnoDB only: a
-//! table of a non-transactional engine (MyISAM, Aria) has no snapshot, and ranges read at
-//! different moments could miss or repeat a row whose key changed in between, so such tables
-//! are read whole.
+//! A table bigger than the split size (the chunk size, compared with the on-disk `DATA_LENGTH`,
+//! which only estimates the TSV bytes) whose primary key is one integer column is cut into
+//! ranges of that key, about one per split size: `k < b1`, `b1 <= k < b2`, ..., `k >= bn`. The
+//! first and last ranges are open, so the ranges select every row exactly once whatever the
+//! key's values; the bounds only come from `MIN`/`MAX` read outside the snapshot and spread the
+//! work evenly when the keys are dense.
+//!
+//! Every worker reads the same snapshot, so the ranges together are the table at the snapshot's
+//! instant. The source splits only under FTWRL, whose snapshots provably share that instant,
+//! and only InnoDB tables: a table of a non-transactional engine (MyISAM, Aria) has no snapshot,
+//! and ranges read at different moments could miss or repeat a row whose key changed in
+//! between, so such tables are read whole.
 
 use mysql_async::Conn;
 
