@@ -247,6 +247,7 @@ async fn write_backup(
         }));
     }
     work.sort_by_key(|w| std::cmp::Reverse(w.size));
+    let pieces = work.len();
     let states: Arc<Vec<TableState>> = Arc::new(
         snapshot
             .tables
@@ -262,10 +263,7 @@ async fn write_backup(
     let queue = Arc::new(Mutex::new(VecDeque::from(work)));
     // The source may open fewer snapshot connections than asked (MySQL without a shared
     // snapshot position reads every table on one).
-    let workers = plan
-        .jobs
-        .min(queue.lock().map(|q| q.len()).unwrap_or(1))
-        .min(snapshot.consistency.workers.max(1) as usize);
+    let workers = plan.jobs.min(pieces).min(snapshot.consistency.workers.max(1) as usize);
     let cancel = plan.stop.token().child_token();
     // Open every worker before starting any, so a connection failure stops nothing half-way.
     let mut connections = Vec::with_capacity(workers);

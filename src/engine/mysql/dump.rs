@@ -304,16 +304,13 @@ fn encodings(table: &TableSpec) -> Result<Vec<Encoding>> {
 #[async_trait]
 impl SourceWorker for MysqlWorker {
     async fn copy_out(&mut self, table: &TableSpec, range: Option<&str>) -> Result<RowStream> {
-        let context = match range {
-            Some(range) => format!("reading table {} where {range}", table.display_name()),
-            None => format!("reading table {}", table.display_name()),
-        };
-        let mut sql =
-            format!("SELECT {} FROM {}", select_list(table), qualified(&table.schema, &table.name));
-        if let Some(range) = range {
-            sql.push_str(" WHERE ");
-            sql.push_str(range);
-        }
+        let filter = range.map(|r| format!(" WHERE {r}")).unwrap_or_default();
+        let context = format!("reading table {}{filter}", table.display_name());
+        let sql = format!(
+            "SELECT {} FROM {}{filter}",
+            select_list(table),
+            qualified(&table.schema, &table.name)
+        );
         let encodings = encodings(table)?;
         let mut conn = self.conn.clone().lock_owned().await;
         let (tx, mut rx) = mpsc::channel::<Result<RowBatch>>(4);

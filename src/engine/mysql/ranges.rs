@@ -15,6 +15,8 @@
 //! and ranges read at different moments could miss or repeat a row whose key changed in
 //! between, so such tables are read whole.
 
+use std::collections::{BTreeSet, HashMap};
+
 use mysql_async::Conn;
 
 use super::{qualified, quote_ident, quote_str, rows, text};
@@ -35,12 +37,13 @@ pub(super) async fn split(
     tables: &mut [TableSpec],
     split_bytes: u64,
 ) -> Result<()> {
-    if split_bytes == 0 {
+    if split_bytes == 0 || tables.iter().all(|t| t.estimated_bytes <= split_bytes) {
         return Ok(());
     }
+    let keys = primary_keys(leader, tables).await?;
     for table in tables.iter_mut().filter(|t| t.estimated_bytes > split_bytes) {
         let pieces = table.estimated_bytes.div_ceil(split_bytes).min(MAX_RANGES);
-        let Some(column) = integer_key(leader, table).await? else { continue };
+        let Some(column) = integer_key(&keys, table) else { continue };
         let sql = format!(
             "SELECT MIN({c}), MAX({c}) FROM {t}",
             c = quote_ident(&column),
@@ -57,28 +60,44 @@ pub(super) async fn split(
     Ok(())
 }
 
-/// The primary key column of an InnoDB table, if the key is one integer column that is read
-/// (not a generated column, which the backup leaves out).
-async fn integer_key(leader: &mut Conn, table: &TableSpec) -> Result<Option<String>> {
+/// The primary key columns of the InnoDB tables in the tables' schemas, by (schema, table), in
+/// one query.
+async fn primary_keys(
+    leader: &mut Conn,
+    tables: &[TableSpec],
+) -> Result<HashMap<(String, String), Vec<String>>> {
+    let schemas: BTreeSet<&str> = tables.iter().map(|t| t.schema.as_str()).collect();
     let sql = format!(
-        "SELECT s.COLUMN_NAME FROM information_schema.STATISTICS s JOIN information_schema.TABLES t \
+        "SELECT s.TABLE_SCHEMA, s.TABLE_NAME, s.COLUMN_NAME FROM information_schema.STATISTICS s \
+         JOIN information_schema.TABLES t \
          ON t.TABLE_SCHEMA = s.TABLE_SCHEMA AND t.TABLE_NAME = s.TABLE_NAME \
-         WHERE s.TABLE_SCHEMA = {} AND s.TABLE_NAME = {} AND s.INDEX_NAME = 'PRIMARY' \
-         AND t.ENGINE = 'InnoDB'",
-        quote_str(&table.schema),
-        quote_str(&table.name)
+         WHERE s.TABLE_SCHEMA IN ({}) AND s.INDEX_NAME = 'PRIMARY' AND t.ENGINE = 'InnoDB'",
+        schemas.iter().map(|s| quote_str(s)).collect::<Vec<_>>().join(", ")
     );
-    let context = format!("reading the primary key of table {}", table.display_name());
-    let key = rows(leader, &sql, &context).await?;
-    let [row] = key.as_slice() else { return Ok(None) };
-    let Some(column) = text(row, 0) else { return Ok(None) };
+    let mut keys: HashMap<(String, String), Vec<String>> = HashMap::new();
+    for row in rows(leader, &sql, "reading primary keys").await? {
+        if let (Some(schema), Some(table), Some(column)) =
+            (text(&row, 0), text(&row, 1), text(&row, 2))
+        {
+            keys.entry((schema, table)).or_default().push(column);
+        }
+    }
+    Ok(keys)
+}
+
+/// The table's primary key column, if the key is one integer column that is read (not a
+/// generated column, which the backup leaves out).
+fn integer_key(keys: &HashMap<(String, String), Vec<String>>, table: &TableSpec) -> Option<String> {
+    let [column] = keys.get(&(table.schema.clone(), table.name.clone()))?.as_slice() else {
+        return None;
+    };
     let integer = table
         .columns
         .iter()
-        .position(|c| *c == column)
+        .position(|c| c == column)
         .and_then(|i| table.column_types.get(i))
         .is_some_and(|t| INTEGER_TYPES.contains(&t.as_str()));
-    Ok(integer.then_some(column))
+    integer.then(|| column.clone())
 }
 
 /// Conditions on `column` cutting `min..=max` into at most `pieces` ranges of equal width, the
