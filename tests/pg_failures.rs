@@ -311,6 +311,58 @@ fn flipped_data_chunk_fails_verify_and_restore(backend: Backend) {
     backend.cleanup();
 }
 
+/// A chunk loaded over two connections whose damage shows only at its end (its last byte,
+/// inside the zstd frame's content checksum): by then both connections have loaded rows, and
+/// both must roll back, leaving the table empty.
+#[test]
+fn damage_found_at_the_end_of_a_shared_chunk_rolls_back_every_connection() {
+    let source = fresh_db("pgf_share");
+    psql_script(
+        &source,
+        "CREATE TABLE public.big (id int PRIMARY KEY, t text NOT NULL);
+         INSERT INTO public.big SELECT i, repeat(md5(i::text), 3) FROM generate_series(1, 300000) i;
+         CREATE TABLE public.tiny (a int);
+         INSERT INTO public.tiny VALUES (1), (2);",
+    );
+    let backend = Backend::local();
+    let manifest_url = util::backup(&source, backend.dest(), &[]);
+    let manifest = backend.manifest(&manifest_url);
+    let chunks = table_entry(&manifest, "big")["chunks"].as_array().expect("chunks").clone();
+    assert_eq!(chunks.len(), 1, "public.big in one chunk");
+    let key = chunks[0]["key"].as_str().expect("chunk key");
+    let mut bytes = backend.read(&manifest_url, key);
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    backend.write(&manifest_url, key, bytes);
+    let url = object_url(&manifest_url, key);
+
+    let target = fresh_db("pgf_share_r");
+    let target_url = pg_url(&target);
+    // -vv: the debug log shows the second connection joining (the first stderr line is then a
+    // log line, so the error is looked for anywhere in stderr).
+    let args = ["-vv", "restore", "--from", &manifest_url, "--target", &target_url, "--jobs", "2"];
+    let out = run(&args);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "restore of a damaged chunk succeeded");
+    assert!(err.contains(&format!("error: integrity check failed for {url}")), "stderr: {err}");
+    assert!(err.contains("joining the load of"), "no second connection joined: {err}");
+    util::cli::assert_no_secrets(&out, &SECRETS, "restore of a damaged shared chunk");
+    assert_eq!(
+        psql(&target, "SELECT count(*) FROM public.big"),
+        "0",
+        "no connection may commit its part of a damaged chunk"
+    );
+    // Not even for a moment: had a part committed, emptying the table after the failure would
+    // have given it a new file (TRUNCATE), and a new table's file number is its oid.
+    assert_eq!(
+        psql(&target, "SELECT relfilenode = oid FROM pg_class WHERE oid = 'public.big'::regclass"),
+        "t",
+        "a part of the damaged chunk was committed, then emptied"
+    );
+    drop_db(&target);
+    drop_db(&source);
+}
+
 fn flipped_schema_script_fails_verify_and_restore(backend: Backend, section: &str) {
     let (source, manifest_url, manifest) = integrity_backup(&backend);
     let key = manifest["schema"]

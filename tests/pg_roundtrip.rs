@@ -803,3 +803,56 @@ fn restore_create_recreates_a_latin1_database_with_its_locale() {
     util::drop_db(&source);
     util::drop_db(&restored);
 }
+
+/// One big table (one chunk at the default chunk size) and a tiny one.
+const SHARED_FIXTURE: &str = "
+CREATE TABLE public.big (id int PRIMARY KEY, t text NOT NULL, n numeric, at timestamptz);
+INSERT INTO public.big SELECT i, repeat(md5(i::text), 2), i * 1.25, '2026-01-01'::timestamptz + i * interval '1 min'
+  FROM generate_series(1, 300000) i;
+CREATE TABLE public.tiny (a int PRIMARY KEY);
+INSERT INTO public.tiny VALUES (1), (2), (3);
+";
+
+/// With `--jobs 2`, the loader that finishes `tiny` joins the load of `big`, which the other
+/// loader is still reading: the report counts the shared chunk, and the restored tables equal
+/// the source's, keys included.
+#[test]
+fn a_big_chunk_is_loaded_over_every_connection() {
+    let source = util::fresh_db("pgrt_share");
+    util::psql_script(&source, SHARED_FIXTURE);
+    let (_dir, dest) = util::local_dest();
+    let manifest_url = util::backup(&source, &dest, &[]);
+    let manifest = util::local_manifest(&manifest_url);
+    let big = manifest_table(&manifest, "public", "big");
+    assert_eq!(big["chunks"].as_array().map(Vec::len), Some(1), "public.big in one chunk");
+
+    let target = util::unused_db("pgrt_share_r");
+    let target_url = util::pg_url(&target);
+    let report = util::streamdump_json(&[
+        "restore",
+        "--from",
+        &manifest_url,
+        "--target",
+        &target_url,
+        "--create",
+        "--jobs",
+        "2",
+        "--json",
+    ]);
+    assert!(
+        report["shared_chunks"].as_u64().unwrap_or(0) >= 1,
+        "public.big should have been loaded over both connections: {report}"
+    );
+    let expected = util::fingerprint(&source);
+    assert_data_equal(&source, &expected, &target, "restore with a shared chunk");
+    assert_eq!(
+        util::psql(
+            &target,
+            "SELECT count(*) FROM pg_constraint WHERE contype = 'p' AND connamespace = 'public'::regnamespace"
+        ),
+        "2",
+        "both primary keys are restored"
+    );
+    util::drop_db(&target);
+    util::drop_db(&source);
+}

@@ -175,14 +175,28 @@ pub trait Loader: Send {
     /// it overlaps other tables' loading).
     async fn analyze(&mut self, table: &Table) -> Result<()>;
 
-    /// Load one chunk in its own transaction; commit only if `data` ends without error and
-    /// exactly `expected_rows` rows were loaded. Returns the rows loaded. `key` names the object
-    /// in errors.
+    /// Load `data` (a chunk, or this connection's share of one) in its own transaction; once it
+    /// ended without error, tell `gate` the rows loaded and commit only if the gate allows.
+    /// Returns the rows loaded. `key` names the object in errors.
     async fn load_chunk(
         &mut self,
         table: &Table,
         key: &str,
         data: RawStream,
-        expected_rows: u64,
+        gate: &dyn CommitGate,
     ) -> Result<u64>;
+
+    /// Whether other connections may load parts of a chunk while this kind of loader loads it
+    /// (no lock conflicts between concurrent loads into one table, and no retries).
+    fn shares_chunks(&self) -> bool {
+        false
+    }
+}
+
+/// Decides whether a loaded chunk may commit. A chunk can be spread over several connections
+/// (`restore::shared`); each reports its rows, and the gate opens when all did, the chunk
+/// verified, and the rows add up to the manifest's count.
+#[async_trait]
+pub trait CommitGate: Send + Sync {
+    async fn settle(&self, rows: u64) -> Result<()>;
 }

@@ -15,7 +15,7 @@ use super::{
     FORMAT_TSV, code, connect, db_err, ddl, describe, qualified, quote_ident, quote_str, rows,
     server_code, text,
 };
-use crate::engine::{Loader, RawStream, Target};
+use crate::engine::{CommitGate, Loader, RawStream, Target};
 use crate::error::{Error, Result};
 use crate::manifest::{Requires, SequenceValue, SourceInfo, Table};
 use crate::plan::{ConnectionUrl, Definer};
@@ -297,7 +297,7 @@ impl Loader for MysqlLoader {
         table: &Table,
         key: &str,
         data: RawStream,
-        expected_rows: u64,
+        gate: &dyn CommitGate,
     ) -> Result<u64> {
         let name = table.display_name();
         let encodings = Encoding::parse_all(&table.encodings).map_err(|e| {
@@ -379,14 +379,9 @@ impl Loader for MysqlLoader {
                 ),
             ));
         }
-        if affected != expected_rows {
+        if let Err(e) = gate.settle(affected).await {
             self.discard(table).await;
-            return Err(Error::integrity(
-                key,
-                format!(
-                    "loaded {affected} rows into table {name}, the manifest says {expected_rows}; rolled back"
-                ),
-            ));
+            return Err(e);
         }
         self.conn.query_drop("COMMIT").await.map_err(db_err(context))?;
         Ok(affected)

@@ -9,6 +9,7 @@
 //! complete when it is not.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,9 @@ use crate::codec::{ChunkDecoder, Digest};
 use crate::engine::mysql::MysqlTarget;
 use crate::engine::postgres::PostgresTarget;
 use crate::engine::{Loader, RawStream, Target, script};
+use shared::{ChunkInfo, SharedChunk};
+
+mod shared;
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, Section};
 use crate::plan::{Definer, EngineKind, RestorePlan};
@@ -38,6 +42,9 @@ pub struct RestoreReport {
     /// Bytes read from the store (compressed).
     pub stored_bytes: u64,
     pub sequences: u64,
+    /// Chunks loaded over more than one connection at once (PostgreSQL: a loader with nothing
+    /// left to start joins the biggest chunk still being loaded).
+    pub shared_chunks: u64,
     pub duration_secs: f64,
 }
 
@@ -170,18 +177,19 @@ pub async fn run(plan: &RestorePlan, observer: Arc<dyn Observer>) -> Result<Rest
             .await?,
         ),
     };
-    let rows = match apply(&target, &manifest, &scripts, plan, &store, observer).await {
-        Ok(rows) => rows,
-        Err(e) => {
-            return Err(match target.abandon().await {
-                Ok(true) => e.with_note("the database created by --create was dropped again"),
-                Ok(false) => e,
-                Err(drop_error) => e.with_note(format!(
-                    "dropping the database created by --create failed: {drop_error}"
-                )),
-            });
-        }
-    };
+    let (rows, shared_chunks) =
+        match apply(&target, &manifest, &scripts, plan, &store, observer).await {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                return Err(match target.abandon().await {
+                    Ok(true) => e.with_note("the database created by --create was dropped again"),
+                    Ok(false) => e,
+                    Err(drop_error) => e.with_note(format!(
+                        "dropping the database created by --create failed: {drop_error}"
+                    )),
+                });
+            }
+        };
     let report = RestoreReport {
         backup_id: manifest.backup_id.clone(),
         target: plan.target.to_string(),
@@ -190,6 +198,7 @@ pub async fn run(plan: &RestorePlan, observer: Arc<dyn Observer>) -> Result<Rest
         raw_bytes: manifest.totals.raw_bytes,
         stored_bytes: manifest.totals.stored_bytes,
         sequences: manifest.sequences.len() as u64,
+        shared_chunks,
         duration_secs: started.elapsed().as_secs_f64(),
     };
     tracing::info!(backup_id = %report.backup_id, rows, "restore complete");
@@ -275,7 +284,7 @@ async fn apply(
     plan: &RestorePlan,
     store: &Arc<dyn Store>,
     observer: Arc<dyn Observer>,
-) -> Result<u64> {
+) -> Result<(u64, u64)> {
     let requires = crate::manifest::Requires {
         roles: manifest.requires.roles_needed(plan.no_owner, plan.no_privileges),
         owner_roles: Vec::new(),
@@ -323,13 +332,15 @@ async fn apply(
         observer,
         statements: Arc::new(Mutex::new(per_table)),
         post_data,
+        shared: Arc::new(AtomicU64::new(0)),
     };
+    let shared = context.shared.clone();
     let rows = load_data(plan, target, context).await?;
     target.set_sequences(&manifest.sequences).await?;
     for (what, sql) in &serial {
         target.execute_script(sql, what).await?;
     }
-    Ok(rows)
+    Ok((rows, shared.load(Ordering::Relaxed)))
 }
 
 /// What every loader shares.
@@ -341,10 +352,16 @@ struct LoadContext {
     statements: TableStatements,
     /// URL of the post-data script, to name it in errors.
     post_data: String,
+    /// Chunks that more than one loader took part in.
+    shared: Arc<AtomicU64>,
 }
 
-/// Per table: chunks committed so far.
-type Progress = Arc<Mutex<Vec<usize>>>;
+/// Per table: chunks committed so far, and whether any rows were committed at all (a chunk
+/// shared by several connections can be partly committed when one of its commits fails).
+type Progress = Arc<Mutex<Vec<(usize, bool)>>>;
+
+/// Chunks being loaded that other loaders may join: (table index, chunk).
+type Open = Arc<Mutex<Vec<(usize, Arc<SharedChunk>)>>>;
 
 async fn load_data(
     plan: &RestorePlan,
@@ -362,12 +379,22 @@ async fn load_data(
         .flat_map(|t| (0..manifest.tables[t].chunks.len()).map(move |c| (t, c)))
         .collect();
     let queue = Arc::new(Mutex::new(work));
-    let committed: Progress = Arc::new(Mutex::new(vec![0; manifest.tables.len()]));
+    let committed: Progress = Arc::new(Mutex::new(vec![(0, false); manifest.tables.len()]));
+    let open: Open = Arc::new(Mutex::new(Vec::new()));
     let cancel = plan.stop.token().child_token();
     let mut tasks = tokio::task::JoinSet::new();
-    let jobs = plan.jobs.min(queue.lock().map(|q| q.len()).unwrap_or(0));
-    let mut loaders = Vec::with_capacity(jobs);
-    for _ in 0..jobs {
+    let chunks = queue.lock().map(|q| q.len()).unwrap_or(0);
+    let mut loaders = Vec::with_capacity(plan.jobs);
+    if chunks > 0 {
+        loaders.push(target.loader().await?);
+    }
+    // Loaders that share chunks are all useful even with fewer chunks than loaders: one table
+    // in one chunk is loaded over every connection.
+    let jobs = match loaders.first() {
+        Some(loader) if loader.shares_chunks() => plan.jobs,
+        _ => plan.jobs.min(chunks),
+    };
+    while loaders.len() < jobs {
         loaders.push(target.loader().await?);
     }
     for loader in loaders {
@@ -375,6 +402,7 @@ async fn load_data(
             loader,
             queue.clone(),
             committed.clone(),
+            open.clone(),
             cancel.clone(),
             context.clone(),
         ));
@@ -397,12 +425,10 @@ async fn load_data(
     let Some(error) = first_error else { return Ok(rows) };
     let done = committed.lock().map(|c| c.clone()).unwrap_or_default();
     let mut complete = 0;
-    for (table, &loaded) in manifest.tables.iter().zip(&done) {
+    for (table, &(loaded, touched)) in manifest.tables.iter().zip(&done) {
         if loaded == table.chunks.len() {
             complete += 1;
-        } else if loaded > 0
-            && let Err(e) = target.empty_table(table).await
-        {
+        } else if touched && let Err(e) = target.empty_table(table).await {
             tracing::warn!(table = %table.display_name(), error = %e, "could not empty a partly loaded table");
         }
     }
@@ -437,10 +463,11 @@ async fn run_loader(
     mut loader: Box<dyn Loader>,
     queue: Arc<Mutex<VecDeque<(usize, usize)>>>,
     committed: Progress,
+    open: Open,
     cancel: CancellationToken,
     context: LoadContext,
 ) -> Result<u64> {
-    let LoadContext { manifest, store, observer, statements, post_data } = context;
+    let shares = loader.shares_chunks();
     let mut rows = 0;
     loop {
         if cancel.is_cancelled() {
@@ -450,55 +477,127 @@ async fn run_loader(
             .lock()
             .map_err(|_| Error::Cancelled { reason: "work queue poisoned".into() })?
             .pop_front();
-        let Some((t, c)) = next else { return Ok(rows) };
-        let table = &manifest.tables[t];
-        let chunk = &table.chunks[c];
-        if c == 0 {
-            observer.table_started(&table.display_name());
-        }
-        let url = store.url(&chunk.key);
-        let mut conflicts = 0;
-        rows += loop {
-            // Each try reads and verifies the chunk afresh: a failed one consumed its stream.
-            let data = verified_stream(store.clone(), &chunk.key, chunk.digest.clone(), true);
-            match loader.load_chunk(table, &url, data, chunk.digest.rows).await {
-                Ok(loaded) => break loaded,
-                Err(e) => match retry_delay(&e, conflicts) {
-                    Some(delay) if !cancel.is_cancelled() => {
-                        conflicts += 1;
-                        // Routine (the server asks for it), so info: the CLI's first stderr line on
-                        // failure stays the error itself.
-                        tracing::info!(table = %table.display_name(), key = %chunk.key, retry = conflicts, error = %e, "lock conflict; loading the chunk again");
-                        tokio::time::sleep(delay).await;
-                    }
-                    _ if conflicts == 0 => return Err(e),
-                    _ => return Err(e.with_note(format!("after {conflicts} retries"))),
-                },
+        let (t, loaded, complete) = match next {
+            Some((t, c)) => {
+                let (loaded, complete) =
+                    load_own(loader.as_mut(), t, c, shares, &open, &cancel, &context).await?;
+                (t, loaded, complete)
+            }
+            // Nothing left to start: help with the biggest chunk still being read.
+            None => {
+                let Some((t, participant)) = join_open(&open) else { return Ok(rows) };
+                let table = &context.manifest.tables[t];
+                let url = participant.info().url.clone();
+                tracing::debug!(url = %url, "joining the load of a chunk");
+                let raw_bytes = participant.info().raw_bytes;
+                let result =
+                    loader.load_chunk(table, &url, participant.stream(), &participant).await;
+                let complete = participant.finish(result.is_ok());
+                (t, result?, complete.then_some(raw_bytes))
             }
         };
-        observer.raw_bytes(chunk.digest.raw_bytes);
-        let complete = match committed.lock() {
-            Ok(mut done) => {
-                done[t] += 1;
-                done[t] == table.chunks.len()
+        rows += loaded;
+        let table = &context.manifest.tables[t];
+        let done = match committed.lock() {
+            Ok(mut progress) => {
+                let entry = &mut progress[t];
+                entry.1 = true;
+                if complete.is_some() {
+                    entry.0 += 1;
+                }
+                complete.is_some() && entry.0 == table.chunks.len()
             }
             Err(_) => false,
         };
-        if complete {
-            let own = statements
+        if let Some(bytes) = complete {
+            context.observer.raw_bytes(bytes);
+        }
+        if done {
+            let own = context
+                .statements
                 .lock()
                 .ok()
                 .and_then(|mut s| s.remove(&(table.schema.clone(), table.name.clone())))
                 .unwrap_or_default();
+            let what = format!("{} (for {})", context.post_data, table.display_name());
             for sql in own {
-                loader
-                    .execute(&sql, &format!("{post_data} (for {})", table.display_name()))
-                    .await?;
+                loader.execute(&sql, &what).await?;
             }
             loader.analyze(table).await?;
-            observer.table_done(&table.display_name(), table.rows);
+            context.observer.table_done(&table.display_name(), table.rows);
         }
     }
+}
+
+/// Load chunk `c` of table `t`, which this loader took from the queue, offering it to loaders
+/// that run out of work when `shares`. Returns the rows this loader loaded and, once the chunk
+/// is wholly committed, its raw bytes.
+async fn load_own(
+    loader: &mut dyn Loader,
+    t: usize,
+    c: usize,
+    shares: bool,
+    open: &Open,
+    cancel: &CancellationToken,
+    context: &LoadContext,
+) -> Result<(u64, Option<u64>)> {
+    let table = &context.manifest.tables[t];
+    let chunk = &table.chunks[c];
+    if c == 0 {
+        context.observer.table_started(&table.display_name());
+    }
+    let url = context.store.url(&chunk.key);
+    let mut conflicts = 0;
+    loop {
+        // Each try reads and verifies the chunk afresh: a failed one consumed its stream.
+        let data = verified_stream(context.store.clone(), &chunk.key, chunk.digest.clone(), true);
+        let info = ChunkInfo {
+            url: url.clone(),
+            table: table.display_name(),
+            rows: chunk.digest.rows,
+            raw_bytes: chunk.digest.raw_bytes,
+        };
+        let (shared, own) = SharedChunk::start(data, info, cancel);
+        if shares && let Ok(mut list) = open.lock() {
+            list.push((t, shared.clone()));
+        }
+        let result = loader.load_chunk(table, &url, own.stream(), &own).await;
+        if let Ok(mut list) = open.lock() {
+            list.retain(|(_, s)| !Arc::ptr_eq(s, &shared));
+        }
+        let alone = shared.participants() == 1;
+        let complete = own.finish(result.is_ok());
+        let e = match result {
+            Ok(loaded) => {
+                if !alone {
+                    context.shared.fetch_add(1, Ordering::Relaxed);
+                }
+                return Ok((loaded, complete.then_some(chunk.digest.raw_bytes)));
+            }
+            Err(e) => e,
+        };
+        // A chunk others took part in cannot be loaded again by this loader alone.
+        match retry_delay(&e, conflicts) {
+            Some(delay) if alone && !cancel.is_cancelled() => {
+                conflicts += 1;
+                // Routine (the server asks for it), so info: the CLI's first stderr line on
+                // failure stays the error itself.
+                tracing::info!(table = %table.display_name(), key = %chunk.key, retry = conflicts, error = %e, "lock conflict; loading the chunk again");
+                tokio::time::sleep(delay).await;
+            }
+            _ if conflicts == 0 => return Err(e),
+            _ => return Err(e.with_note(format!("after {conflicts} retries"))),
+        }
+    }
+}
+
+/// Join the chunk with the most rows among those still being read, if any.
+fn join_open(open: &Open) -> Option<(usize, shared::Participant)> {
+    let list = open.lock().ok()?;
+    let mut candidates: Vec<&(usize, Arc<SharedChunk>)> =
+        list.iter().filter(|(_, s)| s.is_open()).collect();
+    candidates.sort_by_key(|(_, s)| std::cmp::Reverse(s.info.raw_bytes));
+    candidates.into_iter().find_map(|(t, s)| s.join().map(|p| (*t, p)))
 }
 
 #[cfg(test)]
