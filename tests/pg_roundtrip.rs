@@ -809,13 +809,17 @@ const SHARED_FIXTURE: &str = "
 CREATE TABLE public.big (id int PRIMARY KEY, t text NOT NULL, n numeric, at timestamptz);
 INSERT INTO public.big SELECT i, repeat(md5(i::text), 2), i * 1.25, '2026-01-01'::timestamptz + i * interval '1 min'
   FROM generate_series(1, 300000) i;
+CREATE INDEX big_n ON public.big (n);
+CREATE INDEX big_at ON public.big (at);
+COMMENT ON INDEX public.big_at IS 'by time';
 CREATE TABLE public.tiny (a int PRIMARY KEY);
 INSERT INTO public.tiny VALUES (1), (2), (3);
 ";
 
-/// With `--jobs 2`, the loader that finishes `tiny` joins the load of `big`, which the other
+/// With `--jobs 3`, the loaders that finish `tiny` join the load of `big`, which another
 /// loader is still reading: the report counts the shared chunk, and the restored tables equal
-/// the source's, keys included.
+/// the source's. Then `big`'s key and indexes build on the loaders left idle, each index with
+/// its comment: the schema equals the source's.
 #[test]
 fn a_big_chunk_is_loaded_over_every_connection() {
     let source = util::fresh_db("pgrt_share");
@@ -836,15 +840,16 @@ fn a_big_chunk_is_loaded_over_every_connection() {
         &target_url,
         "--create",
         "--jobs",
-        "2",
+        "3",
         "--json",
     ]);
     assert!(
         report["shared_chunks"].as_u64().unwrap_or(0) >= 1,
-        "public.big should have been loaded over both connections: {report}"
+        "public.big should have been loaded over several connections: {report}"
     );
     let expected = util::fingerprint(&source);
     assert_data_equal(&source, &expected, &target, "restore with a shared chunk");
+    assert_schema_equal(&source, &target, "restore with a shared chunk");
     assert_eq!(
         util::psql(
             &target,

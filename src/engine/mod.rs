@@ -191,6 +191,13 @@ pub trait Loader: Send {
     fn shares_chunks(&self) -> bool {
         false
     }
+
+    /// Whether the statements of one table (its indexes and keys, each with its comments) may
+    /// run on several connections at once. Not where their order matters (MySQL's per-table
+    /// statements are triggers, whose order of creation is their order of firing).
+    fn builds_side_by_side(&self) -> bool {
+        false
+    }
 }
 
 /// Decides whether a loaded chunk may commit. A chunk can be spread over several connections

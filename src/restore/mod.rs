@@ -6,30 +6,30 @@
 //! the verifying decoder into its own COPY transaction: the decoder's verdict arrives as the
 //! stream's last item, before the loader commits, so a corrupt chunk never becomes visible. If
 //! the restore fails part-way, every table left partly loaded is emptied, so no table looks
-//! complete when it is not.
+//! complete when it is not. The loaders themselves are in [`loaders`]; a chunk loaded over
+//! several connections at once, in [`shared`].
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
-use tokio_util::sync::CancellationToken;
 
 use crate::backup::Observer;
 use crate::codec::{ChunkDecoder, Digest};
 use crate::engine::mysql::MysqlTarget;
 use crate::engine::postgres::PostgresTarget;
-use crate::engine::{Loader, RawStream, Target, script};
-use shared::{ChunkInfo, SharedChunk};
-
-mod shared;
+use crate::engine::{RawStream, Target, script};
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, Section};
 use crate::plan::{Definer, EngineKind, RestorePlan};
 use crate::store::{self, ByteStream, Store};
+use loaders::{LoadContext, load_data};
+
+mod loaders;
+mod shared;
 
 /// What a finished restore reports.
 #[derive(Debug, Clone, Serialize)]
@@ -326,311 +326,27 @@ async fn apply(
         serial.push((store.url(key), rest));
     }
     let post_data = store.url(&format!("schema/{}.sql.zst", Section::PostData.file_stem()));
-    let context = LoadContext {
-        manifest: Arc::new(manifest.clone()),
-        store: store.clone(),
+    let context = LoadContext::new(
+        Arc::new(manifest.clone()),
+        store.clone(),
         observer,
-        statements: Arc::new(Mutex::new(per_table)),
+        Arc::new(Mutex::new(per_table)),
         post_data,
-        shared: Arc::new(AtomicU64::new(0)),
-    };
-    let shared = context.shared.clone();
+    );
+    let shared = context.shared_chunks();
     let rows = load_data(plan, target, context).await?;
     target.set_sequences(&manifest.sequences).await?;
     for (what, sql) in &serial {
         target.execute_script(sql, what).await?;
     }
-    Ok((rows, shared.load(Ordering::Relaxed)))
-}
-
-/// What every loader shares.
-#[derive(Clone)]
-struct LoadContext {
-    manifest: Arc<Manifest>,
-    store: Arc<dyn Store>,
-    observer: Arc<dyn Observer>,
-    statements: TableStatements,
-    /// URL of the post-data script, to name it in errors.
-    post_data: String,
-    /// Chunks that more than one loader took part in.
-    shared: Arc<AtomicU64>,
-}
-
-/// Per table: chunks committed so far, and whether any rows were committed at all (a chunk
-/// shared by several connections can be partly committed when one of its commits fails).
-type Progress = Arc<Mutex<Vec<(usize, bool)>>>;
-
-/// Chunks being loaded that other loaders may join: (table index, chunk).
-type Open = Arc<Mutex<Vec<(usize, Arc<SharedChunk>)>>>;
-
-async fn load_data(
-    plan: &RestorePlan,
-    target: &Arc<dyn Target>,
-    context: LoadContext,
-) -> Result<u64> {
-    let manifest = context.manifest.clone();
-    // Biggest tables first (pg_restore's order), so parallel loaders finish close together.
-    let mut order: Vec<usize> = (0..manifest.tables.len()).collect();
-    order.sort_by_key(|&t| {
-        std::cmp::Reverse(manifest.tables[t].chunks.iter().map(|c| c.digest.raw_bytes).sum::<u64>())
-    });
-    let work: VecDeque<(usize, usize)> = order
-        .into_iter()
-        .flat_map(|t| (0..manifest.tables[t].chunks.len()).map(move |c| (t, c)))
-        .collect();
-    let queue = Arc::new(Mutex::new(work));
-    let committed: Progress = Arc::new(Mutex::new(vec![(0, false); manifest.tables.len()]));
-    let open: Open = Arc::new(Mutex::new(Vec::new()));
-    let cancel = plan.stop.token().child_token();
-    let mut tasks = tokio::task::JoinSet::new();
-    let chunks = queue.lock().map(|q| q.len()).unwrap_or(0);
-    let mut loaders = Vec::with_capacity(plan.jobs);
-    if chunks > 0 {
-        loaders.push(target.loader().await?);
-    }
-    // Loaders that share chunks are all useful even with fewer chunks than loaders: one table
-    // in one chunk is loaded over every connection.
-    let jobs = match loaders.first() {
-        Some(loader) if loader.shares_chunks() => plan.jobs,
-        _ => plan.jobs.min(chunks),
-    };
-    while loaders.len() < jobs {
-        loaders.push(target.loader().await?);
-    }
-    for loader in loaders {
-        tasks.spawn(run_loader(
-            loader,
-            queue.clone(),
-            committed.clone(),
-            open.clone(),
-            cancel.clone(),
-            context.clone(),
-        ));
-    }
-    let mut rows = 0;
-    let mut first_error: Option<Error> = None;
-    while let Some(joined) = tasks.join_next().await {
-        match joined.unwrap_or_else(|e| {
-            Err(Error::Cancelled { reason: format!("loader task failed: {e}") })
-        }) {
-            Ok(n) => rows += n,
-            Err(e) => {
-                cancel.cancel();
-                if first_error.is_none() || matches!(first_error, Some(Error::Cancelled { .. })) {
-                    first_error = Some(e);
-                }
-            }
-        }
-    }
-    let Some(error) = first_error else { return Ok(rows) };
-    let done = committed.lock().map(|c| c.clone()).unwrap_or_default();
-    let mut complete = 0;
-    for (table, &(loaded, touched)) in manifest.tables.iter().zip(&done) {
-        if loaded == table.chunks.len() {
-            complete += 1;
-        } else if touched && let Err(e) = target.empty_table(table).await {
-            tracing::warn!(table = %table.display_name(), error = %e, "could not empty a partly loaded table");
-        }
-    }
-    if plan.stop.is_stopped() {
-        return Err(plan.stop.error(format!(
-            "after {complete} of {} tables were loaded; those stay in {}, without foreign keys \
-             and sequence values, and partly loaded tables were emptied: restore again with \
-             replace",
-            manifest.tables.len(),
-            plan.target
-        )));
-    }
-    Err(error)
-}
-
-/// Times a chunk is loaded again after the database rolled it back over a lock conflict (InnoDB
-/// aborts one of two first loads into the same empty table as a deadlock, for one).
-const LOCK_CONFLICT_RETRIES: u32 = 4;
-
-/// How long to wait before loading a chunk again after `error`, the chunk having already met
-/// `conflicts` lock conflicts; `None` when it must not be retried.
-fn retry_delay(error: &Error, conflicts: u32) -> Option<Duration> {
-    match error {
-        Error::LockConflict { .. } if conflicts < LOCK_CONFLICT_RETRIES => {
-            Some(Duration::from_millis(200 * u64::from(conflicts + 1)))
-        }
-        _ => None,
-    }
-}
-
-async fn run_loader(
-    mut loader: Box<dyn Loader>,
-    queue: Arc<Mutex<VecDeque<(usize, usize)>>>,
-    committed: Progress,
-    open: Open,
-    cancel: CancellationToken,
-    context: LoadContext,
-) -> Result<u64> {
-    let shares = loader.shares_chunks();
-    let mut rows = 0;
-    loop {
-        if cancel.is_cancelled() {
-            return Err(Error::Cancelled { reason: "another chunk failed".into() });
-        }
-        let next = queue
-            .lock()
-            .map_err(|_| Error::Cancelled { reason: "work queue poisoned".into() })?
-            .pop_front();
-        let (t, loaded, complete) = match next {
-            Some((t, c)) => {
-                let (loaded, complete) =
-                    load_own(loader.as_mut(), t, c, shares, &open, &cancel, &context).await?;
-                (t, loaded, complete)
-            }
-            // Nothing left to start: help with the biggest chunk still being read.
-            None => {
-                let Some((t, participant)) = join_open(&open) else { return Ok(rows) };
-                let table = &context.manifest.tables[t];
-                let url = participant.info().url.clone();
-                tracing::debug!(url = %url, "joining the load of a chunk");
-                let raw_bytes = participant.info().raw_bytes;
-                let result =
-                    loader.load_chunk(table, &url, participant.stream(), &participant).await;
-                let complete = participant.finish(result.is_ok());
-                (t, result?, complete.then_some(raw_bytes))
-            }
-        };
-        rows += loaded;
-        let table = &context.manifest.tables[t];
-        let done = match committed.lock() {
-            Ok(mut progress) => {
-                let entry = &mut progress[t];
-                entry.1 = true;
-                if complete.is_some() {
-                    entry.0 += 1;
-                }
-                complete.is_some() && entry.0 == table.chunks.len()
-            }
-            Err(_) => false,
-        };
-        if let Some(bytes) = complete {
-            context.observer.raw_bytes(bytes);
-        }
-        if done {
-            let own = context
-                .statements
-                .lock()
-                .ok()
-                .and_then(|mut s| s.remove(&(table.schema.clone(), table.name.clone())))
-                .unwrap_or_default();
-            let what = format!("{} (for {})", context.post_data, table.display_name());
-            for sql in own {
-                loader.execute(&sql, &what).await?;
-            }
-            loader.analyze(table).await?;
-            context.observer.table_done(&table.display_name(), table.rows);
-        }
-    }
-}
-
-/// Load chunk `c` of table `t`, which this loader took from the queue, offering it to loaders
-/// that run out of work when `shares`. Returns the rows this loader loaded and, once the chunk
-/// is wholly committed, its raw bytes.
-async fn load_own(
-    loader: &mut dyn Loader,
-    t: usize,
-    c: usize,
-    shares: bool,
-    open: &Open,
-    cancel: &CancellationToken,
-    context: &LoadContext,
-) -> Result<(u64, Option<u64>)> {
-    let table = &context.manifest.tables[t];
-    let chunk = &table.chunks[c];
-    if c == 0 {
-        context.observer.table_started(&table.display_name());
-    }
-    let url = context.store.url(&chunk.key);
-    let mut conflicts = 0;
-    loop {
-        // Each try reads and verifies the chunk afresh: a failed one consumed its stream.
-        let data = verified_stream(context.store.clone(), &chunk.key, chunk.digest.clone(), true);
-        let info = ChunkInfo {
-            url: url.clone(),
-            table: table.display_name(),
-            rows: chunk.digest.rows,
-            raw_bytes: chunk.digest.raw_bytes,
-        };
-        let (shared, own) = SharedChunk::start(data, info, cancel);
-        if shares && let Ok(mut list) = open.lock() {
-            list.push((t, shared.clone()));
-        }
-        let result = loader.load_chunk(table, &url, own.stream(), &own).await;
-        if let Ok(mut list) = open.lock() {
-            list.retain(|(_, s)| !Arc::ptr_eq(s, &shared));
-        }
-        let alone = shared.participants() == 1;
-        let complete = own.finish(result.is_ok());
-        let e = match result {
-            Ok(loaded) => {
-                if !alone {
-                    context.shared.fetch_add(1, Ordering::Relaxed);
-                }
-                return Ok((loaded, complete.then_some(chunk.digest.raw_bytes)));
-            }
-            Err(e) => e,
-        };
-        // A chunk others took part in cannot be loaded again by this loader alone.
-        match retry_delay(&e, conflicts) {
-            Some(delay) if alone && !cancel.is_cancelled() => {
-                conflicts += 1;
-                // Routine (the server asks for it), so info: the CLI's first stderr line on
-                // failure stays the error itself.
-                tracing::info!(table = %table.display_name(), key = %chunk.key, retry = conflicts, error = %e, "lock conflict; loading the chunk again");
-                tokio::time::sleep(delay).await;
-            }
-            _ if conflicts == 0 => return Err(e),
-            _ => return Err(e.with_note(format!("after {conflicts} retries"))),
-        }
-    }
-}
-
-/// Join the chunk with the most rows among those still being read, if any.
-fn join_open(open: &Open) -> Option<(usize, shared::Participant)> {
-    let list = open.lock().ok()?;
-    let mut candidates: Vec<&(usize, Arc<SharedChunk>)> =
-        list.iter().filter(|(_, s)| s.is_open()).collect();
-    candidates.sort_by_key(|(_, s)| std::cmp::Reverse(s.info.raw_bytes));
-    candidates.into_iter().find_map(|(t, s)| s.join().map(|p| (*t, p)))
+    Ok((rows, shared.load(std::sync::atomic::Ordering::Relaxed)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::script::{Kind, ScriptWriter, Statement};
 
-    #[test]
-    fn only_lock_conflicts_are_retried_and_only_a_few_times() {
-        let conflict = Error::LockConflict {
-            context: "loading k into table t".into(),
-            reason: "ERROR 1213 (40001): Deadlock found when trying to get lock".into(),
-        };
-        let delays: Vec<_> = (0..6).map(|n| retry_delay(&conflict, n)).collect();
-        assert_eq!(
-            delays,
-            [200, 400, 600, 800]
-                .into_iter()
-                .map(|ms| Some(Duration::from_millis(ms)))
-                .chain([None, None])
-                .collect::<Vec<_>>()
-        );
-        // Anything else fails the restore at once: a bad checksum or row count is never retried.
-        assert_eq!(retry_delay(&Error::integrity("k", "row count"), 0), None);
-        assert_eq!(retry_delay(&Error::database("loading k", "ERROR 1064"), 0), None);
-        // Both report as database errors; the note says how many retries were spent.
-        assert_eq!(conflict.kind(), "DatabaseError");
-        let given_up = conflict.with_note("after 4 retries").to_string();
-        assert!(
-            given_up.ends_with("Deadlock found when trying to get lock; after 4 retries"),
-            "{given_up}"
-        );
-    }
+    use crate::engine::script::{Kind, ScriptWriter, Statement};
 
     /// A script of statements of schemas `a` and `b` and of none, each named by a letter.
     fn script() -> (String, Vec<(char, Statement)>) {

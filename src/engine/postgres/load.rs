@@ -256,6 +256,10 @@ impl Loader for PostgresLoader {
         true
     }
 
+    fn builds_side_by_side(&self) -> bool {
+        true
+    }
+
     async fn load_chunk(
         &mut self,
         table: &Table,
