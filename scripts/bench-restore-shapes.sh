@@ -24,7 +24,7 @@ die() { printf 'bench-restore-shapes.sh: error: %s\n' "$*" >&2; exit 1; }
 source "$REPO/.services/env"
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 ROWS=${ROWS:-2000000}; JOBS=${JOBS:-2}; ROUNDS=${ROUNDS:-5}
-BASE=${STREAMDUMP_TEST_PG%/}
+BASE=${STREAMDUMP_TEST_PG%/*}  # the server URL without its database
 SRC=bench_$ROWS
 PM_PID=$(head -n1 "$REPO/.services/pg/data/postmaster.pid")
 psql_() { "$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 "$BASE/$1" -c "$2"; }
