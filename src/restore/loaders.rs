@@ -199,14 +199,10 @@ async fn run_loader(
                     }
                     return Ok(rows);
                 };
+                tracing::debug!(url = %participant.info().url, "joining the load of a chunk");
                 let table = &context.manifest.tables[t];
-                let url = participant.info().url.clone();
-                tracing::debug!(url = %url, "joining the load of a chunk");
-                let raw_bytes = participant.info().raw_bytes;
-                let result =
-                    loader.load_chunk(table, &url, participant.stream(), &participant).await;
-                let complete = participant.finish(result.is_ok());
-                (t, result?, complete.then_some(raw_bytes))
+                let (result, complete) = load_part(loader.as_mut(), table, participant).await;
+                (t, result?, complete)
             }
         };
         rows += loaded;
@@ -332,18 +328,17 @@ async fn load_own(
         if shares && let Ok(mut list) = open.lock() {
             list.push((t, shared.clone()));
         }
-        let result = loader.load_chunk(table, &url, own.stream(), &own).await;
+        let (result, complete) = load_part(loader, table, own).await;
         if let Ok(mut list) = open.lock() {
             list.retain(|(_, s)| !Arc::ptr_eq(s, &shared));
         }
         let alone = shared.participants() == 1;
-        let complete = own.finish(result.is_ok());
         let e = match result {
             Ok(loaded) => {
                 if !alone {
                     context.shared.fetch_add(1, Ordering::Relaxed);
                 }
-                return Ok((loaded, complete.then_some(chunk.digest.raw_bytes)));
+                return Ok((loaded, complete));
             }
             Err(e) => e,
         };
@@ -362,7 +357,20 @@ async fn load_own(
     }
 }
 
-/// Join the chunk with the most rows among those still being read, if any.
+/// Load a participant's part of its chunk and record how it ended: the rows this loader
+/// loaded, and the chunk's raw bytes once this commit completed the chunk.
+async fn load_part(
+    loader: &mut dyn Loader,
+    table: &Table,
+    participant: shared::Participant,
+) -> (Result<u64>, Option<u64>) {
+    let (url, raw_bytes) = (participant.info().url.clone(), participant.info().raw_bytes);
+    let result = loader.load_chunk(table, &url, participant.stream(), &participant).await;
+    let complete = participant.finish(result.is_ok());
+    (result, complete.then_some(raw_bytes))
+}
+
+/// Join the chunk with the most raw bytes among those still being read, if any.
 fn join_open(open: &Open) -> Option<(usize, shared::Participant)> {
     let list = open.lock().ok()?;
     let mut candidates: Vec<&(usize, Arc<SharedChunk>)> =

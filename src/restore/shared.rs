@@ -34,14 +34,13 @@ const BLOCKS_IN_FLIGHT: usize = 4;
 struct State {
     /// Loaders taking part, the first included.
     participants: usize,
-    /// Others may still join (the reader has not reached the end).
-    open: bool,
     /// Participants that finished their `COPY` and reported their rows.
     settled: usize,
     rows: u64,
     /// A participant failed: everyone rolls back.
     failed: bool,
-    /// The reader's outcome: `Some(true)` once the chunk ended verified.
+    /// The reader's outcome, once it reached the end: `Some(true)` if the chunk verified.
+    /// Until then (`None`), others may join.
     verified: Option<bool>,
     /// Participants that committed.
     committed: usize,
@@ -56,6 +55,13 @@ pub struct ChunkInfo {
     pub table: String,
     pub rows: u64,
     pub raw_bytes: u64,
+}
+
+impl State {
+    /// Others may still join: the reader has not reached the end, and nobody failed.
+    fn is_open(&self) -> bool {
+        self.verified.is_none() && !self.failed
+    }
 }
 
 /// A chunk being loaded; loaders that are free may [`join`](SharedChunk::join) it.
@@ -76,7 +82,7 @@ impl SharedChunk {
         cancel: &CancellationToken,
     ) -> (Arc<SharedChunk>, Participant) {
         let (tx, rx) = mpsc::channel(BLOCKS_IN_FLIGHT);
-        let (state, _) = watch::channel(State { participants: 1, open: true, ..State::default() });
+        let (state, _) = watch::channel(State { participants: 1, ..State::default() });
         let chunk = Arc::new(SharedChunk {
             info,
             state,
@@ -92,7 +98,7 @@ impl SharedChunk {
     pub fn join(self: &Arc<Self>) -> Option<Participant> {
         let mut joined = false;
         self.state.send_if_modified(|s| {
-            joined = s.open && !s.failed;
+            joined = s.is_open();
             if joined {
                 s.participants += 1;
             }
@@ -108,8 +114,7 @@ impl SharedChunk {
 
     /// Whether a loader may still join.
     pub fn is_open(&self) -> bool {
-        let s = self.state.borrow();
-        s.open && !s.failed
+        self.state.borrow().is_open()
     }
 
     fn fail(&self) {
@@ -156,10 +161,7 @@ async fn read(mut data: RawStream, tx: mpsc::Sender<Result<Bytes>>, chunk: Arc<S
     if verified && !partial.is_empty() {
         verified = send(Ok(partial.freeze())).await;
     }
-    chunk.state.send_modify(|s| {
-        s.open = false;
-        s.verified = Some(verified);
-    });
+    chunk.state.send_modify(|s| s.verified = Some(verified));
     // Dropping `tx` here ends every participant's stream.
 }
 
