@@ -10,20 +10,15 @@
 #   scripts/bench-restore-shapes.sh            (services up: scripts/dev.sh up; bench_<ROWS>
 #                                               built by scripts/bench.sh)
 # Environment: ROWS=2000000, JOBS=2, ROUNDS=5 (tools take turns each round), BINS="path ..."
-# (streamdump binaries to compare; default: a fresh release build), LOAD_MAX=0.7 LOAD_WAIT=180
-# (as scripts/bench.sh). Each run restores into an empty database created untimed and is
-# measured by scripts/bench-lib.sh's `measure`; the table gives median wall and every run,
-# client CPU (user+sys), server CPU (PostgreSQL backends, from the postmaster's reaped
-# children) and the machine's idle core-seconds. Output: stdout and
-# bench-out/restore-shapes-<date>.md.
+# (streamdump binaries to compare; default: a fresh release build). Each run restores into an
+# empty database created untimed; the table gives median wall and every run, client CPU
+# (user+sys), server CPU (PostgreSQL backends, from the postmaster's reaped children) and the
+# machine's idle core-seconds. Output: stdout and bench-out/restore-shapes-<date>.md.
 set -euo pipefail
 
 REPO=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 say() { printf '[shapes] %s\n' "$*" >&2; }
 die() { printf 'bench-restore-shapes.sh: error: %s\n' "$*" >&2; exit 1; }
-# shellcheck source=scripts/bench-lib.sh
-source "$REPO/scripts/bench-lib.sh"
-LOAD_MAX=${LOAD_MAX:-0.7}; LOAD_WAIT=${LOAD_WAIT:-180}
 [[ -f $REPO/.services/env ]] || die "no service environment: run scripts/dev.sh up"
 # shellcheck disable=SC1091
 source "$REPO/.services/env"
@@ -31,7 +26,7 @@ PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 ROWS=${ROWS:-2000000}; JOBS=${JOBS:-2}; ROUNDS=${ROUNDS:-5}
 BASE=${STREAMDUMP_TEST_PG%/*}  # the server URL without its database
 SRC=bench_$ROWS
-SERVER_PID=$(head -n1 "$REPO/.services/pg/data/postmaster.pid")  # for bench-lib's server_ticks
+PM_PID=$(head -n1 "$REPO/.services/pg/data/postmaster.pid")
 psql_() { "$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 "$BASE/$1" -c "$2"; }
 [[ $(psql_ postgres "SELECT count(*) FROM pg_database WHERE datname = '$SRC'") == 1 ]] \
   || die "database $SRC missing: run SIZES=$ROWS scripts/bench.sh first"
@@ -67,17 +62,22 @@ for shape in shape_one_table shape_indexed; do
 done
 
 cpu_idle() { awk '/^cpu / { print $5 + $6 }' /proc/stat; }
+server_ticks() { awk '{ print $16 + $17 }' "/proc/$PM_PID/stat"; }
 # run LABEL CMD...: one measured restore into an empty shape_target; appends to $SCRATCH/runs
 run() {
   local label=$1; shift
   psql_ postgres "DROP DATABASE IF EXISTS shape_target WITH (FORCE)"
   psql_ postgres "CREATE DATABASE shape_target TEMPLATE template0"
   sync; sleep 2
-  local i0; i0=$(cpu_idle)
-  measure /dev/null "$@"
-  printf '%s\t%s\t%s\t%s\t%s\n' "$label" "$M_WALL" "$M_CSEC" "$M_SSEC" \
-    "$(awk -v i="$(( $(cpu_idle) - i0 ))" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", i / hz }')" \
-    >>"$SCRATCH/runs"
+  local i0 s0 t0 t1
+  i0=$(cpu_idle); s0=$(server_ticks); t0=$(date +%s.%N)
+  /usr/bin/time -f '%U %S' -o "$SCRATCH/time" "$@" >/dev/null 2>"$SCRATCH/err" \
+    || { cat "$SCRATCH/err" >&2; die "$label failed"; }
+  t1=$(date +%s.%N); sleep 0.3
+  local hz; hz=$(getconf CLK_TCK)
+  awk -v l="$label" -v w="$(echo "$t1 - $t0" | bc)" -v c="$(awk '{ print $1 + $2 }' "$SCRATCH/time")" \
+      -v s="$(( $(server_ticks) - s0 ))" -v i="$(( $(cpu_idle) - i0 ))" -v hz="$hz" \
+      'BEGIN { printf "%s\t%.2f\t%.2f\t%.2f\t%.2f\n", l, w, c, s / hz, i / hz }' >>"$SCRATCH/runs"
   say "$(tail -n1 "$SCRATCH/runs")"
 }
 
