@@ -12,7 +12,8 @@
 //! its own core instead of stalling the protocol task), and the writer (async, feeds a
 //! [`PartWriter`] with bounded parts in flight). Bounded channels connect them, so a slow store
 //! slows the database read and memory stays at about
-//! `jobs * part_size * (parts_in_flight + 2)` whatever the size of the database.
+//! `jobs * (part_size * (parts_in_flight + 1) + 16 MiB)` whatever the size of the database (the
+//! 16 MiB: the encoder's 4 MiB raw frame and its six 2 MiB output buffers).
 //!
 //! Failure at any point cancels the other workers, aborts every open upload, deletes the objects
 //! already written (best effort) and never writes a manifest: a backup without a manifest does

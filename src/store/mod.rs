@@ -38,8 +38,8 @@ pub use s3::{S3Options, S3Store, ServerSideEncryption, aws_environment};
 /// last; 8 MiB keeps memory small while keeping the request count (and its overhead) low.
 pub const DEFAULT_PART_SIZE: usize = 8 * 1024 * 1024;
 
-/// Default number of parts uploading at once per object. Memory per object is about
-/// `part_size * (parts_in_flight + 1)`.
+/// Default number of parts uploading at once per object. Part buffers per object are at most
+/// `part_size * (parts_in_flight + 1)`: those in flight and the one filling.
 pub const DEFAULT_PARTS_IN_FLIGHT: usize = 3;
 
 /// The smallest part S3 accepts (except the last one of an upload).
@@ -273,8 +273,10 @@ impl PartWriter {
             part_size: options.part_size,
             parts_in_flight: options.parts_in_flight,
             buffer: bytes::BytesMut::new(),
-            // Every part in flight, the one filling, and one spare.
-            buffers: Recycler::new(options.part_size, options.parts_in_flight + 2),
+            // Every part in flight and the one filling. `send_part` joins a part before it
+            // starts one past the bound, so when a new buffer is needed the oldest of these is
+            // done and free: a spare only raised the peak.
+            buffers: Recycler::new(options.part_size, options.parts_in_flight + 1),
             upload: None,
             in_flight: JoinSet::new(),
             written: 0,
@@ -380,6 +382,8 @@ impl PartWriter {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -422,5 +426,107 @@ mod tests {
         let local = Location::parse("file:///var/backups/").unwrap().join("db/x/manifest.json");
         assert_eq!(local.to_string(), "file:///var/backups/db/x/manifest.json");
         assert_eq!(local.split_last().unwrap().0.to_string(), "file:///var/backups/db/x");
+    }
+
+    /// A store whose parts hang until the test lets them finish, counting how many run at once.
+    #[derive(Debug)]
+    struct GatedStore {
+        location: Location,
+        gate: Arc<tokio::sync::Semaphore>,
+        running: Arc<std::sync::atomic::AtomicUsize>,
+        most: Arc<std::sync::atomic::AtomicUsize>,
+        started: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    struct GatedUpload(Arc<GatedStore>);
+
+    #[async_trait]
+    impl Store for Arc<GatedStore> {
+        fn location(&self) -> &Location {
+            &self.location
+        }
+        async fn put(&self, key: &str, _body: Bytes) -> Result<()> {
+            Err(Error::store(key, "the gated store takes parts only"))
+        }
+        async fn start_upload(&self, _key: &str) -> Result<Box<dyn Upload>> {
+            Ok(Box::new(GatedUpload(Arc::clone(self))))
+        }
+        async fn get(&self, key: &str) -> Result<ByteStream> {
+            Err(Error::store(key, "the gated store cannot be read"))
+        }
+        async fn list(&self, _prefix: &str) -> Result<Vec<String>> {
+            Ok(Vec::new())
+        }
+        async fn delete(&self, _key: &str) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    #[async_trait]
+    impl Upload for GatedUpload {
+        fn put_part(&mut self, _data: Bytes) -> UploadPart {
+            use std::sync::atomic::Ordering::SeqCst;
+            let store = Arc::clone(&self.0);
+            Box::pin(async move {
+                store.started.fetch_add(1, SeqCst);
+                let now = store.running.fetch_add(1, SeqCst) + 1;
+                store.most.fetch_max(now, SeqCst);
+                let permit = store.gate.acquire().await;
+                store.running.fetch_sub(1, SeqCst);
+                permit.map(|p| p.forget()).map_err(|e| Error::store("gated", e))
+            })
+        }
+        async fn complete(&mut self) -> Result<()> {
+            Ok(())
+        }
+        async fn abort(&mut self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    /// With two parts hanging, a writer of `parts_in_flight = 2` starts no third part and its
+    /// `write` does not return: the caller (the database read) is held back. Released, all six
+    /// parts go out, never more than two at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn parts_in_flight_are_bounded_and_hold_back_the_writer() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let store = Arc::new(GatedStore {
+            location: Location::parse("file:///gated").unwrap(),
+            gate: Arc::new(tokio::sync::Semaphore::new(0)),
+            running: Arc::default(),
+            most: Arc::default(),
+            started: Arc::default(),
+        });
+        let options = StoreOptions {
+            part_size: MIN_PART_SIZE,
+            parts_in_flight: 2,
+            ..StoreOptions::default()
+        };
+        let mut writer = PartWriter::new(Arc::new(Arc::clone(&store)), "k", &options);
+        let written = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let task = tokio::spawn({
+            let written = Arc::clone(&written);
+            async move {
+                let part = vec![7u8; MIN_PART_SIZE];
+                for _ in 0..6 {
+                    writer.write(&part).await?;
+                    written.fetch_add(1, SeqCst);
+                }
+                writer.finish().await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(store.started.load(SeqCst), 2, "parts started while two hang");
+        assert_eq!(written.load(SeqCst), 2, "writes returned while two parts hang");
+        assert!(!task.is_finished());
+
+        store.gate.add_permits(6);
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("the writer finishes once parts complete")
+            .expect("writer task")
+            .expect("upload");
+        assert_eq!(store.started.load(SeqCst), 6);
+        assert_eq!(store.most.load(SeqCst), 2, "at most two parts at once");
     }
 }
