@@ -158,6 +158,16 @@ async fn transient_part_failures_are_retried_and_succeed() {
         write_all(through_proxy, key, &data).await.expect("upload despite transient 503s");
 
         assert_eq!(proxy.injected_faults(), 2, "faults injected");
+        // Every part, retries included, carried its own SHA-256 for the server to check.
+        let parts: Vec<_> = proxy.puts().into_iter().filter(|p| p.upload_part).collect();
+        assert_eq!(parts.len(), 6, "4 parts plus 2 retried attempts: {parts:?}");
+        for part in &parts {
+            assert_eq!(
+                part.checksum_sha256.as_deref(),
+                Some(part.body_sha256.as_str()),
+                "{part:?}"
+            );
+        }
         let stored = direct.get_bytes(key).await.expect("read back directly from the server");
         assert!(
             stored == data,

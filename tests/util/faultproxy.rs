@@ -12,8 +12,11 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -26,6 +29,15 @@ pub enum FaultPolicy {
     FailParts { first_n: usize },
     /// Persistent trouble: every UploadPart request fails.
     FailAllParts,
+}
+
+/// One `PUT` (UploadPart or PutObject) the proxy received: the checksum header the client sent
+/// and the SHA-256 of the body it actually carried, both base64 as S3 writes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutSeen {
+    pub upload_part: bool,
+    pub checksum_sha256: Option<String>,
+    pub body_sha256: String,
 }
 
 /// A running proxy; stops accepting connections when dropped.
@@ -41,6 +53,7 @@ struct State {
     parts_seen: AtomicUsize,
     injected: AtomicUsize,
     relayed: AtomicUsize,
+    puts: Mutex<Vec<PutSeen>>,
     /// `FAULTPROXY_TRACE` set: print each request head (without credentials) to stderr.
     trace: bool,
 }
@@ -56,6 +69,7 @@ impl FaultProxy {
             parts_seen: AtomicUsize::new(0),
             injected: AtomicUsize::new(0),
             relayed: AtomicUsize::new(0),
+            puts: Mutex::new(Vec::new()),
             trace: std::env::var_os("FAULTPROXY_TRACE").is_some(),
         });
         let accept = tokio::spawn({
@@ -82,6 +96,11 @@ impl FaultProxy {
     /// How many requests were answered with an injected 503.
     pub fn injected_faults(&self) -> usize {
         self.state.injected.load(Ordering::SeqCst)
+    }
+
+    /// Every `PUT` received so far, in order, retries included.
+    pub fn puts(&self) -> Vec<PutSeen> {
+        self.state.puts.lock().map(|p| p.clone()).unwrap_or_default()
     }
 
     /// How many requests were relayed to the upstream server.
@@ -149,6 +168,17 @@ async fn serve(client: TcpStream, state: &State) -> io::Result<()> {
         let body = read_body(&mut client, &request, BodyEnd::Empty).await?;
         if state.trace {
             trace(&request, body.len());
+        }
+        if method == "PUT" {
+            let seen = PutSeen {
+                upload_part: is_upload_part(&method, &target),
+                checksum_sha256: request.header("x-amz-checksum-sha256").map(str::to_string),
+                body_sha256: base64::engine::general_purpose::STANDARD
+                    .encode(Sha256::digest(&body)),
+            };
+            if let Ok(mut puts) = state.puts.lock() {
+                puts.push(seen);
+            }
         }
 
         if is_upload_part(&method, &target) && state.inject_fault() {
