@@ -508,6 +508,33 @@ fn schema_filter_backs_up_only_named_schemas() {
         "nothing may be created for a request that names a schema the backup lacks"
     );
 
+    // `--schema` repeated: both named schemas, with their types and sequences, and nothing else.
+    let two_url = util::backup(&source, &dest, &["--schema", "sales", "--schema", "hr"]);
+    let two_manifest = util::local_manifest(&two_url);
+    assert_eq!(
+        manifest_table_names(&two_manifest),
+        BTreeSet::from(["hr.people", "sales.items", "sales.orders"].map(String::from))
+    );
+    assert_eq!(two_manifest["options"]["schemas"], serde_json::json!(["sales", "hr"]));
+    let two = util::restore_new(&two_url, "rt_schema_t", &[]);
+    let expected_two: BTreeMap<String, (i64, String)> = util::fingerprint(&source)
+        .into_iter()
+        .filter(|(name, _)| !name.starts_with("public."))
+        .collect();
+    assert_eq!(expected_two.len(), 3);
+    assert_data_equal(&source, &expected_two, &two, "restore of --schema sales --schema hr");
+    assert_eq!(
+        util::schema_dump_with(&two, &["-n", "sales", "-n", "hr"]),
+        util::schema_dump_with(&source, &["-n", "sales", "-n", "hr"]),
+        "schemas sales and hr restore as they were"
+    );
+    assert_eq!(
+        util::psql(&two, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"),
+        "0",
+        "public's tables must not be restored from a backup of sales and hr"
+    );
+
+    util::drop_db(&two);
     util::drop_db(&subset);
     util::drop_db(&restored);
     util::drop_db(&source);
@@ -858,6 +885,60 @@ fn a_big_chunk_is_loaded_over_every_connection() {
         "2",
         "both primary keys are restored"
     );
+    util::drop_db(&target);
+    util::drop_db(&source);
+}
+
+/// Run the streamdump binary on a pseudo-terminal (util-linux `script`), so it sees a terminal
+/// on stderr and draws its progress bar; returns everything the terminal received.
+fn on_a_terminal(args: &[&str]) -> String {
+    let quoted: Vec<String> =
+        args.iter().map(|a| format!("'{}'", a.replace('\'', r"'\''"))).collect();
+    let line = format!("{} {}", env!("CARGO_BIN_EXE_streamdump"), quoted.join(" "));
+    let out = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("COLUMNS", "120")
+        .env("LINES", "40")
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run util-linux script");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "streamdump {} failed on a terminal:\n{text}", args[0]);
+    text
+}
+
+#[test]
+fn progress_bar_is_drawn_on_a_terminal() {
+    let source = util::fresh_db("rt_bar");
+    util::psql_script(
+        &source,
+        "CREATE TABLE a AS SELECT i, md5(i::text) AS t FROM generate_series(1, 200000) i;
+         CREATE TABLE b (k int PRIMARY KEY);",
+    );
+    let (_dir, dest) = util::local_dest();
+    let url = util::pg_url(&source);
+    let shown = on_a_terminal(&["backup", "--source", &url, "--to", &dest]);
+    // The bar: the verb, tables done of the planned count, the bytes against an estimate.
+    assert!(shown.contains("backup") && shown.contains("/2 tables"), "{shown}");
+    assert!(shown.contains("B/~"), "a backup's total is an estimate: {shown}");
+    let manifest = util::backup(&source, &dest, &[]);
+    let target = util::unused_db("rt_bar_r");
+    let shown = on_a_terminal(&[
+        "restore",
+        "--from",
+        &manifest,
+        "--target",
+        &util::pg_url(&target),
+        "--create",
+    ]);
+    assert!(shown.contains("restore") && shown.contains("/2 tables"), "{shown}");
+    // Bytes against an exact total: "<n> MiB/<total> MiB", no `~`.
+    let exact_total = shown
+        .match_indices("B/")
+        .any(|(at, _)| shown[at + 2..].starts_with(|c: char| c.is_ascii_digit()));
+    assert!(exact_total && !shown.contains("B/~"), "a restore's total is exact: {shown}");
+
     util::drop_db(&target);
     util::drop_db(&source);
 }

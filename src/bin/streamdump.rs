@@ -181,33 +181,52 @@ impl StoreArgs {
     }
 }
 
-/// Progress bar on a terminal: tables done, bytes, rate.
+/// Progress bar on a terminal: tables done, bytes against the planned total, rate. A backup's
+/// total is the tables' on-disk size, an estimate of the bytes it reads (shown as `~`); a
+/// restore's is the manifest's exact raw byte count. The bar takes the width the rest leaves.
 struct Bar {
     bar: ProgressBar,
+    verb: &'static str,
+    /// `~` before the total when it is an estimate.
+    about: &'static str,
     tables: AtomicU64,
     done: AtomicU64,
 }
 
 impl Bar {
-    fn observer(verb: &'static str) -> Arc<dyn Observer> {
+    fn observer(verb: &'static str, total_is_estimate: bool) -> Arc<dyn Observer> {
         if !std::io::stderr().is_terminal() {
             return Arc::new(Quiet);
         }
         let bar = ProgressBar::no_length();
-        let style = ProgressStyle::with_template(&format!(
+        bar.set_style(Self::style(&format!(
             "{verb} {{msg}} [{{elapsed_precise}}] {{bytes}} ({{bytes_per_sec}})"
-        ))
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-        bar.set_style(style);
+        )));
         bar.enable_steady_tick(Duration::from_millis(200));
-        Arc::new(Bar { bar, tables: AtomicU64::new(0), done: AtomicU64::new(0) })
+        let about = if total_is_estimate { "~" } else { "" };
+        Arc::new(Bar { bar, verb, about, tables: AtomicU64::new(0), done: AtomicU64::new(0) })
+    }
+
+    fn style(template: &str) -> ProgressStyle {
+        ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ")
     }
 }
 
 impl Observer for Bar {
-    fn planned(&self, tables: usize, _estimated_bytes: u64) {
+    fn planned(&self, tables: usize, estimated_bytes: u64) {
         self.tables.store(tables as u64, Ordering::Relaxed);
         self.bar.set_message(format!("0/{tables} tables"));
+        if estimated_bytes > 0 {
+            self.bar.set_length(estimated_bytes);
+            self.bar.set_style(Self::style(&format!(
+                "{verb} {{msg}} [{{wide_bar}}] {{bytes}}/{about}{{total_bytes}} {{bytes_per_sec}} \
+                 {{elapsed}}",
+                verb = self.verb,
+                about = self.about
+            )));
+        }
     }
     fn raw_bytes(&self, bytes: u64) {
         self.bar.inc(bytes);
@@ -253,7 +272,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             let observer = if args.json {
                 Arc::new(Quiet) as Arc<dyn Observer>
             } else {
-                Bar::observer("backup")
+                Bar::observer("backup", true)
             };
             let report = backup::run(&plan, observer).await?;
             if args.json {
@@ -295,7 +314,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             let observer = if args.json {
                 Arc::new(Quiet) as Arc<dyn Observer>
             } else {
-                Bar::observer("restore")
+                Bar::observer("restore", false)
             };
             let report = restore::run(&plan, observer).await?;
             if args.json {

@@ -12,12 +12,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::TryStreamExt;
 use tokio_util::sync::CancellationToken;
 
 use super::shared::{self, ChunkInfo, SharedChunk};
 use super::{TableStatements, verified_stream};
 use crate::backup::Observer;
-use crate::engine::{Loader, Target};
+use crate::engine::{Loader, RawStream, Target};
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, Table};
 use crate::plan::RestorePlan;
@@ -218,9 +219,6 @@ async fn run_loader(
             }
             Err(_) => false,
         };
-        if let Some(bytes) = complete {
-            context.observer.raw_bytes(bytes);
-        }
         if done {
             let own = context
                 .statements
@@ -318,6 +316,11 @@ async fn load_own(
     loop {
         // Each try reads and verifies the chunk afresh: a failed one consumed its stream.
         let data = verified_stream(context.store.clone(), &chunk.key, chunk.digest.clone(), true);
+        // Progress counts bytes as they are read, so a big chunk moves the bar while it loads
+        // (a chunk read again after a lock conflict counts again; the bar is only a display).
+        let observer = context.observer.clone();
+        let data: RawStream =
+            Box::pin(data.inspect_ok(move |bytes| observer.raw_bytes(bytes.len() as u64)));
         let info = ChunkInfo {
             url: url.clone(),
             table: table.display_name(),
