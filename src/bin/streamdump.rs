@@ -186,9 +186,8 @@ impl StoreArgs {
 /// restore's is the manifest's exact raw byte count. The bar takes the width the rest leaves.
 struct Bar {
     bar: ProgressBar,
-    verb: &'static str,
-    /// `~` before the total when it is an estimate.
-    about: &'static str,
+    /// The template once the total is known.
+    with_total: String,
     tables: AtomicU64,
     done: AtomicU64,
 }
@@ -204,7 +203,11 @@ impl Bar {
         )));
         bar.enable_steady_tick(Duration::from_millis(200));
         let about = if total_is_estimate { "~" } else { "" };
-        Arc::new(Bar { bar, verb, about, tables: AtomicU64::new(0), done: AtomicU64::new(0) })
+        let with_total = format!(
+            "{verb} {{msg}} [{{wide_bar}}] {{bytes}}/{about}{{total_bytes}} {{bytes_per_sec}} \
+             {{elapsed}}"
+        );
+        Arc::new(Bar { bar, with_total, tables: AtomicU64::new(0), done: AtomicU64::new(0) })
     }
 
     fn style(template: &str) -> ProgressStyle {
@@ -220,12 +223,7 @@ impl Observer for Bar {
         self.bar.set_message(format!("0/{tables} tables"));
         if estimated_bytes > 0 {
             self.bar.set_length(estimated_bytes);
-            self.bar.set_style(Self::style(&format!(
-                "{verb} {{msg}} [{{wide_bar}}] {{bytes}}/{about}{{total_bytes}} {{bytes_per_sec}} \
-                 {{elapsed}}",
-                verb = self.verb,
-                about = self.about
-            )));
+            self.bar.set_style(Self::style(&self.with_total));
         }
     }
     fn raw_bytes(&self, bytes: u64) {

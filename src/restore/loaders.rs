@@ -212,10 +212,10 @@ async fn run_loader(
             Ok(mut progress) => {
                 let entry = &mut progress[t];
                 entry.1 = true;
-                if complete.is_some() {
+                if complete {
                     entry.0 += 1;
                 }
-                complete.is_some() && entry.0 == table.chunks.len()
+                complete && entry.0 == table.chunks.len()
             }
             Err(_) => false,
         };
@@ -295,8 +295,8 @@ async fn execute_all(loader: &mut dyn Loader, statements: &[&str], what: &str) -
 }
 
 /// Load chunk `c` of table `t`, which this loader took from the queue, offering it to loaders
-/// that run out of work when `shares`. Returns the rows this loader loaded and, once the chunk
-/// is wholly committed, its raw bytes.
+/// that run out of work when `shares`. Returns the rows this loader loaded and whether its
+/// commit completed the chunk.
 async fn load_own(
     loader: &mut dyn Loader,
     t: usize,
@@ -305,7 +305,7 @@ async fn load_own(
     open: &Open,
     cancel: &CancellationToken,
     context: &LoadContext,
-) -> Result<(u64, Option<u64>)> {
+) -> Result<(u64, bool)> {
     let table = &context.manifest.tables[t];
     let chunk = &table.chunks[c];
     if c == 0 {
@@ -361,16 +361,16 @@ async fn load_own(
 }
 
 /// Load a participant's part of its chunk and record how it ended: the rows this loader
-/// loaded, and the chunk's raw bytes once this commit completed the chunk.
+/// loaded, and whether this commit completed the chunk.
 async fn load_part(
     loader: &mut dyn Loader,
     table: &Table,
     participant: shared::Participant,
-) -> (Result<u64>, Option<u64>) {
-    let (url, raw_bytes) = (participant.info().url.clone(), participant.info().raw_bytes);
+) -> (Result<u64>, bool) {
+    let url = participant.info().url.clone();
     let result = loader.load_chunk(table, &url, participant.stream(), &participant).await;
     let complete = participant.finish(result.is_ok());
-    (result, complete.then_some(raw_bytes))
+    (result, complete)
 }
 
 /// Join the chunk with the most raw bytes among those still being read, if any.

@@ -428,20 +428,25 @@ mod tests {
         assert_eq!(local.split_last().unwrap().0.to_string(), "file:///var/backups/db/x");
     }
 
-    /// A store whose parts hang until the test lets them finish, counting how many run at once.
+    /// Parts that hang until the test lets them finish, counting how many run at once.
+    #[derive(Debug)]
+    struct Gate {
+        open: tokio::sync::Semaphore,
+        running: std::sync::atomic::AtomicUsize,
+        most: std::sync::atomic::AtomicUsize,
+        started: std::sync::atomic::AtomicUsize,
+    }
+
     #[derive(Debug)]
     struct GatedStore {
         location: Location,
-        gate: Arc<tokio::sync::Semaphore>,
-        running: Arc<std::sync::atomic::AtomicUsize>,
-        most: Arc<std::sync::atomic::AtomicUsize>,
-        started: Arc<std::sync::atomic::AtomicUsize>,
+        gate: Arc<Gate>,
     }
 
-    struct GatedUpload(Arc<GatedStore>);
+    struct GatedUpload(Arc<Gate>);
 
     #[async_trait]
-    impl Store for Arc<GatedStore> {
+    impl Store for GatedStore {
         fn location(&self) -> &Location {
             &self.location
         }
@@ -449,7 +454,7 @@ mod tests {
             Err(Error::store(key, "the gated store takes parts only"))
         }
         async fn start_upload(&self, _key: &str) -> Result<Box<dyn Upload>> {
-            Ok(Box::new(GatedUpload(Arc::clone(self))))
+            Ok(Box::new(GatedUpload(Arc::clone(&self.gate))))
         }
         async fn get(&self, key: &str) -> Result<ByteStream> {
             Err(Error::store(key, "the gated store cannot be read"))
@@ -466,13 +471,13 @@ mod tests {
     impl Upload for GatedUpload {
         fn put_part(&mut self, _data: Bytes) -> UploadPart {
             use std::sync::atomic::Ordering::SeqCst;
-            let store = Arc::clone(&self.0);
+            let gate = Arc::clone(&self.0);
             Box::pin(async move {
-                store.started.fetch_add(1, SeqCst);
-                let now = store.running.fetch_add(1, SeqCst) + 1;
-                store.most.fetch_max(now, SeqCst);
-                let permit = store.gate.acquire().await;
-                store.running.fetch_sub(1, SeqCst);
+                gate.started.fetch_add(1, SeqCst);
+                let now = gate.running.fetch_add(1, SeqCst) + 1;
+                gate.most.fetch_max(now, SeqCst);
+                let permit = gate.open.acquire().await;
+                gate.running.fetch_sub(1, SeqCst);
                 permit.map(|p| p.forget()).map_err(|e| Error::store("gated", e))
             })
         }
@@ -490,19 +495,20 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn parts_in_flight_are_bounded_and_hold_back_the_writer() {
         use std::sync::atomic::Ordering::SeqCst;
-        let store = Arc::new(GatedStore {
-            location: Location::parse("file:///gated").unwrap(),
-            gate: Arc::new(tokio::sync::Semaphore::new(0)),
-            running: Arc::default(),
-            most: Arc::default(),
-            started: Arc::default(),
+        let gate = Arc::new(Gate {
+            open: tokio::sync::Semaphore::new(0),
+            running: Default::default(),
+            most: Default::default(),
+            started: Default::default(),
         });
+        let store =
+            GatedStore { location: Location::parse("file:///gated").unwrap(), gate: gate.clone() };
         let options = StoreOptions {
             part_size: MIN_PART_SIZE,
             parts_in_flight: 2,
             ..StoreOptions::default()
         };
-        let mut writer = PartWriter::new(Arc::new(Arc::clone(&store)), "k", &options);
+        let mut writer = PartWriter::new(Arc::new(store), "k", &options);
         let written = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let task = tokio::spawn({
             let written = Arc::clone(&written);
@@ -516,17 +522,17 @@ mod tests {
             }
         });
         tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(store.started.load(SeqCst), 2, "parts started while two hang");
+        assert_eq!(gate.started.load(SeqCst), 2, "parts started while two hang");
         assert_eq!(written.load(SeqCst), 2, "writes returned while two parts hang");
         assert!(!task.is_finished());
 
-        store.gate.add_permits(6);
+        gate.open.add_permits(6);
         tokio::time::timeout(Duration::from_secs(10), task)
             .await
             .expect("the writer finishes once parts complete")
             .expect("writer task")
             .expect("upload");
-        assert_eq!(store.started.load(SeqCst), 6);
-        assert_eq!(store.most.load(SeqCst), 2, "at most two parts at once");
+        assert_eq!(gate.started.load(SeqCst), 6);
+        assert_eq!(gate.most.load(SeqCst), 2, "at most two parts at once");
     }
 }

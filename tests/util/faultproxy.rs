@@ -169,9 +169,10 @@ async fn serve(client: TcpStream, state: &State) -> io::Result<()> {
         if state.trace {
             trace(&request, body.len());
         }
+        let upload_part = is_upload_part(&method, &target);
         if method == "PUT" {
             let seen = PutSeen {
-                upload_part: is_upload_part(&method, &target),
+                upload_part,
                 checksum_sha256: request.header("x-amz-checksum-sha256").map(str::to_string),
                 body_sha256: base64::engine::general_purpose::STANDARD
                     .encode(Sha256::digest(&body)),
@@ -181,7 +182,7 @@ async fn serve(client: TcpStream, state: &State) -> io::Result<()> {
             }
         }
 
-        if is_upload_part(&method, &target) && state.inject_fault() {
+        if upload_part && state.inject_fault() {
             write.write_all(&slow_down(state.injected.load(Ordering::SeqCst))).await?;
         } else {
             let (response, close) =
