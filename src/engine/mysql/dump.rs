@@ -33,22 +33,41 @@ struct Coordinates {
 async fn coordinates(conn: &mut Conn, mariadb: bool) -> Result<Coordinates> {
     let mut found = Coordinates::default();
     // Denied without REPLICATION CLIENT / BINLOG MONITOR: then the evidence is only the lock.
-    // MySQL 8.4 removed SHOW MASTER STATUS for SHOW BINARY LOG STATUS.
-    for statement in ["SHOW MASTER STATUS", "SHOW BINARY LOG STATUS"] {
+    for statement in STATUS_STATEMENTS {
         if let Ok(status) = conn.query::<Row, _>(statement).await {
             if let Some(row) = status.first() {
-                found.file = text(row, 0);
-                found.position = text(row, 1).and_then(|p| p.parse().ok());
+                (found.file, found.position) = binlog_status(text(row, 0), text(row, 1));
             }
             break;
         }
     }
-    let gtid =
-        if mariadb { "SELECT @@GLOBAL.gtid_binlog_pos" } else { "SELECT @@GLOBAL.gtid_executed" };
-    if let Ok(rows) = conn.query::<Row, _>(gtid).await {
-        found.gtid = rows.first().and_then(|r| text(r, 0)).filter(|g| !g.is_empty());
+    if let Ok(rows) = conn.query::<Row, _>(gtid_query(mariadb)).await {
+        found.gtid = gtid_set(rows.first().and_then(|r| text(r, 0)));
     }
     Ok(found)
+}
+
+/// The statements reporting the binlog file and position, tried in order: MySQL 8.4 removed
+/// `SHOW MASTER STATUS` for `SHOW BINARY LOG STATUS` (same first two columns); MariaDB and
+/// MySQL before 8.4 answer the first.
+const STATUS_STATEMENTS: [&str; 2] = ["SHOW MASTER STATUS", "SHOW BINARY LOG STATUS"];
+
+/// The query for the server's GTID set: MariaDB's domain-server-sequence list, or MySQL's
+/// `gtid_executed` (uuid:interval sets, empty when GTIDs are off).
+fn gtid_query(mariadb: bool) -> &'static str {
+    if mariadb { "SELECT @@GLOBAL.gtid_binlog_pos" } else { "SELECT @@GLOBAL.gtid_executed" }
+}
+
+/// File and position from the first two columns of a binlog status row; a position that is
+/// not a number is not evidence.
+fn binlog_status(file: Option<String>, position: Option<String>) -> (Option<String>, Option<u64>) {
+    (file.filter(|f| !f.is_empty()), position.and_then(|p| p.trim().parse().ok()))
+}
+
+/// A GTID set as recorded: none when the server reports an empty one (GTIDs off, or no
+/// transaction yet). MySQL prints long sets over several lines; they are kept as printed.
+fn gtid_set(value: Option<String>) -> Option<String> {
+    value.filter(|g| !g.trim().is_empty())
 }
 
 /// MariaDB's binlog position of a connection's consistent snapshot (empty without a binlog).
@@ -372,6 +391,27 @@ mod tests {
 
     fn at(file: Option<&str>, position: u64) -> Coordinates {
         Coordinates { file: file.map(str::to_string), position: Some(position), gtid: None }
+    }
+
+    #[test]
+    fn binlog_coordinates_are_read_as_each_server_reports_them() {
+        // MariaDB and MySQL before 8.4 answer the first statement; 8.4 only the second.
+        assert_eq!(STATUS_STATEMENTS, ["SHOW MASTER STATUS", "SHOW BINARY LOG STATUS"]);
+        assert_eq!(gtid_query(true), "SELECT @@GLOBAL.gtid_binlog_pos");
+        assert_eq!(gtid_query(false), "SELECT @@GLOBAL.gtid_executed");
+        let status = |f: &str, p: &str| binlog_status(Some(f.into()), Some(p.into()));
+        assert_eq!(status("binlog.000012", "795"), (Some("binlog.000012".into()), Some(795)));
+        // A server without a binlog answers with no row (handled by the caller) or empty text.
+        assert_eq!(status("", ""), (None, None));
+        assert_eq!(binlog_status(None, None), (None, None));
+        // MySQL's gtid_executed, several lines for several sources, is kept as printed.
+        let mysql =
+            "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5,\n4e11fa47-71ca-11e1-9e33-c80aa9429562:1-3";
+        assert_eq!(gtid_set(Some(mysql.into())).as_deref(), Some(mysql));
+        assert_eq!(gtid_set(Some("0-1-42".into())).as_deref(), Some("0-1-42"));
+        // GTIDs off (MySQL) or no transaction yet (MariaDB): nothing claimed.
+        assert_eq!(gtid_set(Some(String::new())), None);
+        assert_eq!(gtid_set(None), None);
     }
 
     #[test]

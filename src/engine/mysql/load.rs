@@ -345,22 +345,7 @@ impl Loader for MysqlLoader {
         }
         if let Err(e) = loaded {
             self.discard(table).await;
-            return Err(match server_code(&e) {
-                Some(code::LOCAL_INFILE_DISABLED | code::LOCAL_INFILE_DISABLED_8) => {
-                    Error::database(
-                        context,
-                        format!(
-                            "{}; the target must allow LOAD DATA LOCAL INFILE (local_infile = 1)",
-                            describe(&e)
-                        ),
-                    )
-                }
-                // InnoDB rolled the chunk back (discard made sure): it may be loaded again.
-                Some(code::DEADLOCK | code::LOCK_WAIT_TIMEOUT) => {
-                    Error::LockConflict { context, reason: describe(&e) }
-                }
-                _ => Error::database(context, describe(&e)),
-            });
+            return Err(load_error(context, &e));
         }
         let affected = self.conn.affected_rows();
         let warnings = self.conn.get_warnings();
@@ -385,5 +370,62 @@ impl Loader for MysqlLoader {
         }
         self.conn.query_drop("COMMIT").await.map_err(db_err(context))?;
         Ok(affected)
+    }
+}
+
+/// The error of a failed `LOAD DATA` of one chunk (already rolled back).
+fn load_error(context: String, e: &mysql_async::Error) -> Error {
+    match server_code(e) {
+        // MariaDB and MySQL 5.7 say 1148; MySQL 8.0 says 3948 (local_infile off on the server)
+        // and 2068 when the client refused the request (our driver never does).
+        Some(code::LOCAL_INFILE_DISABLED | code::LOCAL_INFILE_DISABLED_8) => Error::database(
+            context,
+            format!(
+                "{}; the target must allow LOAD DATA LOCAL INFILE (local_infile = 1)",
+                describe(e)
+            ),
+        ),
+        // InnoDB rolled the chunk back (discard made sure): it may be loaded again.
+        Some(code::DEADLOCK | code::LOCK_WAIT_TIMEOUT) => {
+            Error::LockConflict { context, reason: describe(e) }
+        }
+        _ => Error::database(context, describe(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(code: u16, message: &str) -> mysql_async::Error {
+        mysql_async::Error::Server(mysql_async::ServerError {
+            code,
+            message: message.into(),
+            state: "HY000".into(),
+        })
+    }
+
+    #[test]
+    fn load_errors_say_what_the_target_must_allow_or_that_a_retry_is_safe() {
+        let context = || "loading data/shop/t/000001.tsv.zst into table `t`".to_string();
+        // MariaDB (1148) and MySQL 8.0 (3948) refuse LOCAL INFILE with different codes.
+        for (code, text) in [
+            (1148, "The used command is not allowed with this MariaDB version"),
+            (
+                3948,
+                "Loading local data is disabled; this must be enabled on both the client and server sides",
+            ),
+        ] {
+            let message = load_error(context(), &server(code, text)).to_string();
+            assert!(message.contains("local_infile = 1"), "{code}: {message}");
+            assert!(message.contains("000001.tsv.zst") && message.contains(text), "{message}");
+        }
+        for code in [1213, 1205] {
+            let e = load_error(context(), &server(code, "Deadlock found"));
+            assert!(matches!(e, Error::LockConflict { .. }), "{code}: {e:?}");
+        }
+        let other = load_error(context(), &server(1062, "Duplicate entry '1' for key 'PRIMARY'"));
+        assert!(matches!(other, Error::Database { .. }), "{other:?}");
+        assert!(!other.to_string().contains("local_infile"), "{other}");
     }
 }
