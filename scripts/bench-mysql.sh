@@ -14,8 +14,9 @@
 #
 #   backup:  raw `mariadb --quick -e 'SELECT * FROM t' > /dev/null` (both tables one after the
 #            other, and both at once), `mariadb-dump --single-transaction --quick | zstd -LEVEL -T1`,
-#            `mydumper -t JOBS -c` (mydumper 0.10 compresses with gzip) and `mydumper -t JOBS`
-#            (uncompressed), `streamdump backup --jobs JOBS` to a local directory and to S3
+#            `mydumper -t JOBS -c` (mydumper 0.10 compresses with gzip), `mydumper -t JOBS`
+#            (uncompressed) and `mydumper -t JOBS` followed by `zstd -LEVEL -T JOBS` of its files
+#            (zstd output like streamdump's), `streamdump backup --jobs JOBS` to a local directory and to S3
 #            (SeaweedFS)
 #   restore: `zstd -dc dump | mariadb`, `myloader -t JOBS` of the gzip mydumper dump (myloader
 #            turns the binary log off for its sessions by default) and `myloader -t JOBS -e`
@@ -352,6 +353,13 @@ for n in $SIZES; do
     sample mydraw /dev/null mydumper --defaults-file="$CNF" -B "$db" -o "$mydir_raw" -t "$JOBS" -v 1
     mydraw_bytes=$(du -sb -- "$mydir_raw" | cut -f1)
     rm -rf -- "$mydir_raw"
+    # 3b. mydumper, then its files compressed by zstd at streamdump's level: output of the same
+    # kind as streamdump's (mydumper 0.10 has no zstd; later versions compress in their threads)
+    # shellcheck disable=SC2016
+    sample mydzst /dev/null bash -c '"$0" --defaults-file="$1" -B "$2" -o "$3" -t "$4" -v 1 &&
+        zstd -q -"$5" -T"$4" --rm -r "$3"' mydumper "$CNF" "$db" "$mydir_raw" "$JOBS" "$LEVEL"
+    mydzst_bytes=$(du -sb -- "$mydir_raw" | cut -f1)
+    rm -rf -- "$mydir_raw"
 
     # 4. streamdump backup, local directory and S3 (URL with password through the environment)
     rm -rf -- "$SCRATCH/sd"
@@ -375,6 +383,7 @@ for n in $SIZES; do
   settle mdz; record_backup "$n" "mariadb-dump | zstd -$LEVEL -T1" "$(stat -c %s "$dumpfile")"
   settle mydgz; record_backup "$n" "mydumper -t $JOBS -c (gzip)" "$(du -sb -- "$mydir_gz" | cut -f1)"
   settle mydraw; record_backup "$n" "mydumper -t $JOBS (uncompressed)" "$mydraw_bytes"
+  settle mydzst; record_backup "$n" "mydumper -t $JOBS, then zstd -$LEVEL -T$JOBS of its files" "$mydzst_bytes"
   SD_RAW[$n]=$(jq -r .raw_bytes "$SCRATCH/backup-file.json")
   manifest_file=$(jq -r .manifest "$SCRATCH/backup-file.json")
   say "streamdump backup: $(jq -c '{rows, raw_bytes, stored_bytes, duration_secs, consistency}' "$SCRATCH/backup-file.json")"
@@ -484,7 +493,7 @@ report() {
   for n in $SIZES; do
     b=$(printf '%s\n' "${BACKUP_ROWS[@]}" | ref "$n" "streamdump backup -> file")
     r=$(printf '%s\n' "${RESTORE_ROWS[@]}" | ref "$n" "streamdump restore <- file")
-    for peer in "raw SELECT > /dev/null" "mariadb-dump | zstd" "mydumper -t $JOBS -c" "mydumper -t $JOBS (uncompressed)"; do
+    for peer in "raw SELECT > /dev/null" "mariadb-dump | zstd" "mydumper -t $JOBS -c" "mydumper -t $JOBS (uncompressed)" "mydumper -t $JOBS, then zstd"; do
       s=$(printf '%s\n' "${BACKUP_ROWS[@]}" | ref "$n" "$peer")
       awk -v n="$n" -v p="$peer" -v s="$s" -v b="$b" 'BEGIN { printf "- %d rows: backup (file) vs %s: %.2fx\n", n, p, s / b }'
     done
