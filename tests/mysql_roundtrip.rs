@@ -209,6 +209,29 @@ fn type_matrix_round_trips_through_s3_and_a_local_copy() {
         assert!(key.ends_with(".tsv.zst"), "data object key {key}");
     }
     assert_eq!(manifest_table(&manifest, &source, "no_rows")["rows"], 0);
+    // Each column's encoding is recorded, so a restore never guesses: binary strings, BLOBs, BIT
+    // and spatial values as hex; MariaDB's JSON is LONGTEXT, so text.
+    for (table, expected) in [
+        ("binaries", vec!["text", "hex", "hex", "hex", "hex", "hex", "hex"]),
+        ("shapes", vec!["text", "hex", "hex", "hex", "hex"]),
+        ("docs", vec!["text", "text"]),
+        ("enums_sets", vec!["text", "text", "text", "text"]),
+    ] {
+        let entry = manifest_table(&manifest, &source, table);
+        assert_eq!(
+            entry["encodings"],
+            serde_json::json!(expected),
+            "encodings of {table}: {entry:#}"
+        );
+    }
+    let bits = manifest_table(&manifest, &source, "bits");
+    let columns = bits["columns"].as_array().expect("columns of bits");
+    let encodings = bits["encodings"].as_array().expect("encodings of bits");
+    assert_eq!(columns.len(), encodings.len(), "{bits:#}");
+    for (column, encoding) in columns.iter().zip(encodings) {
+        let expected = if column == "id" { "text" } else { "hex" };
+        assert_eq!(encoding, expected, "encoding of bits.{column}: {bits:#}");
+    }
 
     let verified = assert_verifies(&s3_manifest);
     assert_eq!(verified["rows"], expected.values().map(|f| f.0).sum::<i64>(), "{verified:#}");
