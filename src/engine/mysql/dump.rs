@@ -58,10 +58,14 @@ fn gtid_query(mariadb: bool) -> &'static str {
     if mariadb { "SELECT @@GLOBAL.gtid_binlog_pos" } else { "SELECT @@GLOBAL.gtid_executed" }
 }
 
-/// File and position from the first two columns of a binlog status row; a position that is
-/// not a number is not evidence.
+/// File and position from the first two columns of a binlog status row: both or neither, since
+/// a position means nothing without its file (and a position that is not a number is not
+/// evidence).
 fn binlog_status(file: Option<String>, position: Option<String>) -> (Option<String>, Option<u64>) {
-    (file.filter(|f| !f.is_empty()), position.and_then(|p| p.trim().parse().ok()))
+    match (file.filter(|f| !f.is_empty()), position.and_then(|p| p.trim().parse().ok())) {
+        (Some(file), Some(position)) => (Some(file), Some(position)),
+        _ => (None, None),
+    }
 }
 
 /// A GTID set as recorded: none when the server reports an empty one (GTIDs off, or no
@@ -395,8 +399,6 @@ mod tests {
 
     #[test]
     fn binlog_coordinates_are_read_as_each_server_reports_them() {
-        // MariaDB and MySQL before 8.4 answer the first statement; 8.4 only the second.
-        assert_eq!(STATUS_STATEMENTS, ["SHOW MASTER STATUS", "SHOW BINARY LOG STATUS"]);
         assert_eq!(gtid_query(true), "SELECT @@GLOBAL.gtid_binlog_pos");
         assert_eq!(gtid_query(false), "SELECT @@GLOBAL.gtid_executed");
         let status = |f: &str, p: &str| binlog_status(Some(f.into()), Some(p.into()));
@@ -404,6 +406,9 @@ mod tests {
         // A server without a binlog answers with no row (handled by the caller) or empty text.
         assert_eq!(status("", ""), (None, None));
         assert_eq!(binlog_status(None, None), (None, None));
+        // Half an answer is no evidence: no position without its file, nor a file without one.
+        assert_eq!(status("", "795"), (None, None));
+        assert_eq!(status("binlog.000012", "unknown"), (None, None));
         // MySQL's gtid_executed, several lines for several sources, is kept as printed.
         let mysql =
             "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5,\n4e11fa47-71ca-11e1-9e33-c80aa9429562:1-3";
