@@ -246,6 +246,11 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
+/// `1 table`, `2 tables`: a count with its noun (`noun` + "s" when it is not one).
+fn count(n: u64, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}
+
 fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
@@ -277,11 +282,11 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 print_json(&report)?;
             } else {
                 println!(
-                    "backup {} of {}: {} tables, {} rows, {} raw -> {} stored in {:.1}s ({:.0} MB/s)\nmanifest: {}",
+                    "backup {} of {}: {}, {}, {} raw -> {} stored in {:.1}s ({:.0} MB/s)\nmanifest: {}",
                     report.backup_id,
                     report.database,
-                    report.tables,
-                    report.rows,
+                    count(report.tables, "table"),
+                    count(report.rows, "row"),
                     mib(report.raw_bytes),
                     mib(report.stored_bytes),
                     report.duration_secs,
@@ -319,12 +324,12 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 print_json(&report)?;
             } else {
                 println!(
-                    "restored {} into {}: {} tables, {} rows, {} sequences in {:.1}s",
+                    "restored {} into {}: {}, {}, {} in {:.1}s",
                     report.backup_id,
                     report.target,
-                    report.tables,
-                    report.rows,
-                    report.sequences,
+                    count(report.tables, "table"),
+                    count(report.rows, "row"),
+                    count(report.sequences, "sequence"),
                     report.duration_secs
                 );
             }
@@ -441,5 +446,17 @@ fn main() -> ExitCode {
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count;
+
+    #[test]
+    fn summaries_count_in_the_singular_only_for_one() {
+        assert_eq!(count(1, "table"), "1 table");
+        assert_eq!(count(0, "table"), "0 tables");
+        assert_eq!(count(7, "row"), "7 rows");
     }
 }
