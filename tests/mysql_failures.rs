@@ -265,7 +265,16 @@ fn verify_and_restore_name_each_flipped_schema_script_and_create_nothing() {
 #[test]
 fn killed_dump_connection_leaves_nothing_in_a_local_directory() {
     let (dir, dest) = util::local_dest();
-    killed_dump_leaves_nothing(&dest, &[], || true, || files_under(dir.path()));
+    killed_dump_leaves_nothing("KILL", &dest, &[], || true, || files_under(dir.path()));
+}
+
+/// `KILL QUERY` ends only the SELECT: the server sends an error packet in the middle of the rows
+/// and the connection lives on. The backup must fail on that packet, not take it for the end of
+/// the table.
+#[test]
+fn killed_dump_query_mid_table_fails_naming_it_and_leaves_nothing() {
+    let (dir, dest) = util::local_dest();
+    killed_dump_leaves_nothing("KILL QUERY", &dest, &[], || true, || files_under(dir.path()));
 }
 
 /// The same against S3 (SeaweedFS): no object, and no multipart upload left open
@@ -279,6 +288,7 @@ fn killed_dump_connection_leaves_no_object_and_no_open_upload_in_s3() {
     };
     // Killed only once a multipart upload is open, so its abort is what is tested.
     killed_dump_leaves_nothing(
+        "KILL",
         &dest,
         &["--part-size", "5MiB"],
         || !contents().1.is_empty(),
@@ -292,9 +302,10 @@ fn killed_dump_connection_leaves_no_object_and_no_open_upload_in_s3() {
     );
 }
 
-/// Kill the dump's SELECT mid-table once `ready`; `leftovers` lists what the destination then
-/// holds.
+/// Kill the dump's SELECT mid-table once `ready` (`kill`: `KILL` ends its connection, `KILL
+/// QUERY` only the statement); `leftovers` lists what the destination then holds.
 fn killed_dump_leaves_nothing(
+    kill: &str,
     dest: &str,
     extra: &[&str],
     ready: impl Fn() -> bool,
@@ -344,7 +355,7 @@ fn killed_dump_leaves_nothing(
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    mariadb("", &format!("KILL {id}"));
+    mariadb("", &format!("{kill} {id}"));
 
     let out = finish_within(child, RUN_DEADLINE, "the interrupted backup");
     assert!(

@@ -360,13 +360,19 @@ async fn stream_rows(
 ) -> std::result::Result<(), mysql_async::Error> {
     let mut result = conn.query_iter(sql).await?;
     let mut buf = Vec::with_capacity(BATCH_BYTES + 64 * 1024);
+    // Rows in the batch being filled, and rows read so far (for an error's position).
     let mut rows = 0u64;
+    let mut read = 0u64;
     let mut malformed = None;
     while result.next_raw(|packet| malformed = push_row(&mut buf, packet, encodings).err()).await? {
         if let Some(reason) = malformed.take() {
-            return Err(mysql_async::Error::Other(format!("row {}: {reason}", rows + 1).into()));
+            let at = read + 1;
+            return Err(mysql_async::Error::Other(
+                format!("row {at} of this read: {reason}").into(),
+            ));
         }
         rows += 1;
+        read += 1;
         if buf.len() >= BATCH_BYTES {
             let bytes = Bytes::from(std::mem::replace(
                 &mut buf,
