@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
+use mysql_common::io::ParseBuf;
 use tokio::sync::mpsc;
 
 use super::ranges;
@@ -414,28 +415,22 @@ fn push_row(
 }
 
 /// The next field of a text-protocol row: `Some(None)` is NULL, `None` a packet too short.
+/// mysql_common's reader takes 0xFB (NULL) and 0xFF (no length) as a zero length, so those two
+/// are told apart here first.
 fn text_field<'a>(rest: &mut &'a [u8]) -> Option<Option<&'a [u8]>> {
-    let (&first, tail) = rest.split_first()?;
-    let (len, tail) = match first {
+    match rest.first()? {
         0xfb => {
-            *rest = tail;
-            return Some(None);
+            *rest = rest.get(1..)?;
+            Some(None)
         }
-        0xfc => (le_uint(tail.get(..2)?), tail.get(2..)?),
-        0xfd => (le_uint(tail.get(..3)?), tail.get(3..)?),
-        0xfe => (le_uint(tail.get(..8)?), tail.get(8..)?),
-        0xff => return None,
-        n => (u64::from(n), tail),
-    };
-    let len = usize::try_from(len).ok()?;
-    let value = tail.get(..len)?;
-    *rest = tail.get(len..)?;
-    Some(Some(value))
-}
-
-/// A little-endian unsigned integer of up to 8 bytes.
-fn le_uint(bytes: &[u8]) -> u64 {
-    bytes.iter().rev().fold(0, |n, &b| n << 8 | u64::from(b))
+        0xff => None,
+        _ => {
+            let mut buf = ParseBuf(rest);
+            let value = buf.checked_eat_lenenc_str()?;
+            *rest = buf.0;
+            Some(Some(value))
+        }
+    }
 }
 
 #[cfg(test)]
