@@ -69,7 +69,17 @@ impl fmt::Display for Encoding {
 pub const DIALECT: &str =
     r"FIELDS TERMINATED BY '\t' ENCLOSED BY '' ESCAPED BY '\\' LINES TERMINATED BY '\n'";
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
+/// Every byte's two lowercase hex digits, so a byte is written with one two-byte copy.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut pairs = [[0u8; 2]; 256];
+    let mut b = 0;
+    while b < 256 {
+        pairs[b] = [DIGITS[b >> 4], DIGITS[b & 0x0f]];
+        b += 1;
+    }
+    pairs
+};
 
 /// Append one field's value (`None` is NULL), without its terminator.
 pub fn push_value(out: &mut Vec<u8>, value: Option<&[u8]>, encoding: Encoding) {
@@ -82,32 +92,76 @@ pub fn push_value(out: &mut Vec<u8>, value: Option<&[u8]>, encoding: Encoding) {
     }
 }
 
+/// The letter after the backslash for a byte `LOAD DATA` needs escaped, or `None`.
+fn escape(b: u8) -> Option<u8> {
+    match b {
+        b'\\' => Some(b'\\'),
+        b'\t' => Some(b't'),
+        b'\n' => Some(b'n'),
+        b'\r' => Some(b'r'),
+        0 => Some(b'0'),
+        0x1a => Some(b'Z'),
+        _ => None,
+    }
+}
+
+/// True when one of the eight bytes of `word` may need escaping: a byte below 0x20 (every
+/// escaped byte but the backslash is one) or a backslash. Never false for such a word; true for
+/// other control bytes too, which the byte-wise check then copies. Most values hold none, so
+/// whole words are skipped: the byte-wise loop alone was a tenth of the backup's client CPU.
+fn may_need_escape(word: u64) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    const BACKSLASHES: u64 = u64::from_ne_bytes([b'\\'; 8]);
+    // The classic "has a byte below n" test (exact for n <= 0x80), and "has a zero byte" of
+    // the word XOR backslashes.
+    let control = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
+    let x = word ^ BACKSLASHES;
+    let backslash = x.wrapping_sub(ONES) & !x & HIGH;
+    control | backslash != 0
+}
+
 fn push_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
     out.reserve(bytes.len());
+    // Bytes before `start` are written; the scan is at `i`.
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let escaped = match b {
-            b'\\' => b'\\',
-            b'\t' => b't',
-            b'\n' => b'n',
-            b'\r' => b'r',
-            0 => b'0',
-            0x1a => b'Z',
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        out.push(b'\\');
-        out.push(escaped);
-        start = i + 1;
+    let mut i = 0;
+    while i < bytes.len() {
+        if !may_need_escape(u64::from_ne_bytes(word_at(bytes, i))) {
+            i += 8;
+            continue;
+        }
+        // A word that may hold an escaped byte: byte by byte, up to 8 bytes.
+        let end = bytes.len().min(i + 8);
+        while i < end {
+            if let Some(letter) = escape(bytes[i]) {
+                out.extend_from_slice(&bytes[start..i]);
+                out.extend_from_slice(&[b'\\', letter]);
+                start = i + 1;
+            }
+            i += 1;
+        }
     }
     out.extend_from_slice(&bytes[start..]);
 }
 
+/// The eight bytes of `bytes` from `at`; past the end, spaces (which need no escaping).
+fn word_at(bytes: &[u8], at: usize) -> [u8; 8] {
+    if let Some(word) = bytes.get(at..at + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
+        return word;
+    }
+    let mut word = [b' '; 8];
+    let rest = bytes.get(at..).unwrap_or_default();
+    let n = rest.len().min(8);
+    word[..n].copy_from_slice(&rest[..n]);
+    word
+}
+
 fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.reserve(bytes.len() * 2);
-    for &b in bytes {
-        out.push(HEX[usize::from(b >> 4)]);
-        out.push(HEX[usize::from(b & 0x0f)]);
+    let start = out.len();
+    out.resize(start + bytes.len() * 2, 0);
+    for (pair, &b) in out[start..].chunks_exact_mut(2).zip(bytes) {
+        pair.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
     }
 }
 
@@ -169,6 +223,43 @@ mod tests {
         assert_eq!(encoded(Some(&sjis), Encoding::Text), vec![0x95, b'\\', 0x5c, 0x8e, 0xa6]);
         let emoji = "né 🎉".as_bytes();
         assert_eq!(encoded(Some(emoji), Encoding::Text), emoji.to_vec());
+    }
+
+    /// The escaping as `LOAD DATA` defines it, one byte at a time: what the word-wise scan
+    /// must reproduce.
+    fn escaped_byte_by_byte(bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for &b in bytes {
+            match escape(b) {
+                Some(letter) => out.extend_from_slice(&[b'\\', letter]),
+                None => out.push(b),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_word_wise_scan_escapes_every_byte_at_every_position() {
+        // Escaped bytes, and neighbours that must not be taken for them: other control bytes,
+        // 0x20, the bytes beside the backslash, and high bytes (0xdc is a backslash | 0x80).
+        let probes =
+            [b'\\', b'\t', b'\n', b'\r', 0, 0x1a, 0x01, 0x1f, 0x20, 0x5b, 0x5d, 0x80, 0xdc, 0xff];
+        for len in 0..=25 {
+            for at in 0..len {
+                for probe in probes {
+                    for (i, filler) in [b'a', 0xff, b'\\'].into_iter().enumerate() {
+                        let mut value = vec![filler; len];
+                        value[at] = probe;
+                        if i == 2 {
+                            // Escaped bytes at two positions of one word and across words.
+                            value[(at + 3) % len] = b'\n';
+                        }
+                        let out = encoded(Some(&value), Encoding::Text);
+                        assert_eq!(out, escaped_byte_by_byte(&value), "{value:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
