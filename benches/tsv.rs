@@ -26,18 +26,21 @@ impl Lcg {
     }
 }
 
-/// Every row's fields as the server sends them (`None` is NULL), and the columns' encodings.
-fn orders() -> (Vec<Vec<Option<Vec<u8>>>>, Vec<Encoding>) {
+/// A row's fields as the server sends them (`None` is NULL).
+type Row = Vec<Option<Vec<u8>>>;
+
+/// The rows, and the columns' encodings.
+fn orders() -> (Vec<Row>, Vec<Encoding>) {
     let mut rng = Lcg(42);
     let statuses = ["new", "paid", "shipped", "delivered", "refunded"];
     let rows = (1..=ROWS)
         .map(|id| {
-            let note = (rng.next() % 10 != 0).then(|| {
+            let note = (!rng.next().is_multiple_of(10)).then(|| {
                 let len = 20 + (rng.next() % 50) as usize;
                 let mut note = format!("customer note {:x} lorem ipsum dolor sit amet", rng.next())
                     .into_bytes();
                 note.resize(len, b'x');
-                if rng.next() % 50 == 0 {
+                if rng.next().is_multiple_of(50) {
                     let at = (rng.next() as usize) % len;
                     note[at] = [b'\t', b'\n', b'\\'][(rng.next() % 3) as usize];
                 }
@@ -62,7 +65,7 @@ fn orders() -> (Vec<Vec<Option<Vec<u8>>>>, Vec<Encoding>) {
     (rows, encodings)
 }
 
-fn encode(rows: &[Vec<Option<Vec<u8>>>], encodings: &[Encoding], out: &mut Vec<u8>) {
+fn encode(rows: &[Row], encodings: &[Encoding], out: &mut Vec<u8>) {
     out.clear();
     for row in rows {
         for (i, (value, &encoding)) in row.iter().zip(encodings).enumerate() {
