@@ -19,37 +19,10 @@ mod util;
 use std::collections::BTreeMap;
 
 use util::mysql::{
-    assert_data_equal, assert_schema_equal, drop_my_db, fresh_my_db, mariadb, mariadb_as,
-    mariadb_output, mariadb_script, my_backup, my_base, my_fingerprint, my_restore, my_restore_new,
+    MyCleanup, assert_data_equal, assert_schema_equal, drop_my_db, fresh_my_db, mariadb,
+    mariadb_as, mariadb_script, my_backup, my_base, my_fingerprint, my_restore, my_restore_new,
     quote_ident, quote_str, schema_dump, unified_diff, unused_my_db,
 };
-
-/// Drops the databases and accounts it holds when it goes out of scope, the test passing or not.
-#[derive(Default)]
-struct Cleanup {
-    databases: Vec<String>,
-    /// `'user'@'host'`, already quoted.
-    accounts: Vec<String>,
-}
-
-impl Cleanup {
-    fn db(&mut self, name: String) -> String {
-        self.databases.push(name.clone());
-        name
-    }
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        // Never panics: a failed cleanup must not hide the failure that unwound here.
-        for db in &self.databases {
-            let _ = mariadb_output("", &format!("DROP DATABASE IF EXISTS {}", quote_ident(db)));
-        }
-        for account in &self.accounts {
-            let _ = mariadb_output("", &format!("DROP USER IF EXISTS {account}"));
-        }
-    }
-}
 
 /// One row of `sql` (run as root on `db`) as its tab-separated fields; panics unless there is
 /// exactly one row.
@@ -94,7 +67,7 @@ fn event_facts(db: &str, name: &str) -> BTreeMap<&'static str, String> {
 
 #[test]
 fn events_and_views_over_views_round_trip() {
-    let mut cleanup = Cleanup::default();
+    let mut cleanup = MyCleanup::default();
     let source = cleanup.db(fresh_my_db("myobj_src"));
     mariadb_script(
         &source,
@@ -210,7 +183,7 @@ fn assert_schema_equal_but_definer(source: &str, restored: &str, from: &str, to:
 
 #[test]
 fn definers_are_kept_by_default_and_rewritten_by_option() {
-    let mut cleanup = Cleanup::default();
+    let mut cleanup = MyCleanup::default();
     let source = cleanup.db(fresh_my_db("myobj_def"));
 
     // The databases the three restores create, named now so the accounts can be granted on
@@ -226,8 +199,8 @@ fn definers_are_kept_by_default_and_rewritten_by_option() {
     let other = util::unique("sd_other");
     let owner_account = format!("{}@'%'", quote_str(&owner));
     let other_account = format!("{}@'localhost'", quote_str(&other));
-    cleanup.accounts.push(owner_account.clone());
-    cleanup.accounts.push(other_account.clone());
+    cleanup.account(&owner_account);
+    cleanup.account(&other_account);
     for account in [&owner_account, &other_account] {
         // Never logs in: no password, locked (a locked account still owns objects).
         mariadb("", &format!("CREATE USER {account} ACCOUNT LOCK"));

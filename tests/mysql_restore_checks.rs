@@ -24,8 +24,8 @@ use std::time::Duration;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use util::mysql::{
-    fresh_my_db, mariadb_script, my_backup, my_count, my_db_exists, my_streamdump_json, my_tables,
-    my_url, unused_my_db,
+    MyCleanup, fresh_my_db, mariadb_script, my_backup, my_count, my_db_exists, my_streamdump_json,
+    my_tables, my_url, unused_my_db,
 };
 use util::{stderr, stdout};
 
@@ -33,29 +33,6 @@ use util::{stderr, stdout};
 const RUN_DEADLINE: Duration = Duration::from_secs(120);
 
 // ------------------------------------------------------------------------------------ helpers
-
-/// Drops the databases it holds when the test ends, passed or not.
-struct Databases(Vec<String>);
-
-impl Databases {
-    fn add(&mut self, name: String) -> String {
-        self.0.push(name.clone());
-        name
-    }
-}
-
-impl Drop for Databases {
-    fn drop(&mut self) {
-        // Never panics: a panic while a failed test unwinds would abort the binary and hide
-        // the failure.
-        for name in &self.0 {
-            let _ = util::mysql::mariadb_output(
-                "",
-                &format!("DROP DATABASE IF EXISTS {}", util::mysql::quote_ident(name)),
-            );
-        }
-    }
-}
 
 /// The application user's password, from `STREAMDUMP_TEST_MYSQL`.
 fn app_password() -> String {
@@ -165,8 +142,8 @@ fn assert_verifies(manifest_url: &str, what: &str) {
 /// Restore `manifest_url` into a new empty database and into a missing one with `--create`;
 /// both must fail with a first stderr line naming every needle. The table `table` of the first
 /// is created (by the schema scripts) but holds no row; the second database is dropped again.
-fn assert_restores_fail(manifest_url: &str, table: &str, needles: &[&str], dbs: &mut Databases) {
-    let target = dbs.add(fresh_my_db("myrc_dst"));
+fn assert_restores_fail(manifest_url: &str, table: &str, needles: &[&str], dbs: &mut MyCleanup) {
+    let target = dbs.db(fresh_my_db("myrc_dst"));
     let out = run(&["restore", "--from", manifest_url, "--target", &my_url(&target)]);
     assert!(!out.status.success(), "the restore succeeded: {}{}", stdout(&out), stderr(&out));
     assert!(
@@ -178,7 +155,7 @@ fn assert_restores_fail(manifest_url: &str, table: &str, needles: &[&str], dbs: 
     assert_eq!(my_count(&target, table), 0, "{table} must be rolled back to no rows");
     assert_failed_naming(&out, needles, "restore into an empty database");
 
-    let created = dbs.add(unused_my_db("myrc_new"));
+    let created = dbs.db(unused_my_db("myrc_new"));
     let out = run(&["restore", "--from", manifest_url, "--target", &my_url(&created), "--create"]);
     assert_failed_naming(&out, needles, "restore --create");
     assert!(stderr(&out).contains("dropped again"), "stderr: {}", stderr(&out));
@@ -192,14 +169,14 @@ fn backup_of(
     fixture: &str,
     table: &str,
     rows: i64,
-    dbs: &mut Databases,
+    dbs: &mut MyCleanup,
 ) -> (String, tempfile::TempDir, String) {
-    let source = dbs.add(fresh_my_db("myrc_src"));
+    let source = dbs.db(fresh_my_db("myrc_src"));
     mariadb_script(&source, fixture);
     let (dir, dest) = util::local_dest();
     let manifest_url = my_backup(&source, &dest, &[]);
     assert_verifies(&manifest_url, "the unforged backup");
-    let control = dbs.add(unused_my_db("myrc_ok"));
+    let control = dbs.db(unused_my_db("myrc_ok"));
     let out = run(&["restore", "--from", &manifest_url, "--target", &my_url(&control), "--create"]);
     assert!(out.status.success(), "restore of the unforged backup: {}", stderr(&out));
     assert_eq!(my_count(&control, table), rows, "the unforged backup restores every row");
@@ -210,7 +187,7 @@ fn backup_of(
 
 #[test]
 fn a_chunk_that_raises_a_warning_is_rolled_back_and_named() {
-    let mut dbs = Databases(Vec::new());
+    let mut dbs = MyCleanup::default();
     let (source, _dir, manifest_url) = backup_of(
         "CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(20) NOT NULL, qty INT NOT NULL);
          INSERT INTO items VALUES (1, 'one', 10), (2, 'two', 20), (3, 'three', 30),
@@ -257,7 +234,7 @@ fn a_chunk_that_raises_a_warning_is_rolled_back_and_named() {
 
 #[test]
 fn a_chunk_loading_a_different_row_count_than_the_manifest_is_rolled_back_and_named() {
-    let mut dbs = Databases(Vec::new());
+    let mut dbs = MyCleanup::default();
     let (source, _dir, manifest_url) = backup_of(
         "CREATE TABLE notes (body TEXT NOT NULL);
          INSERT INTO notes VALUES ('alpha'), ('beta'), ('gamma'), ('delta'), ('epsilon');",

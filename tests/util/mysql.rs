@@ -155,6 +155,39 @@ pub fn fresh_my_db(prefix: &str) -> String {
     name
 }
 
+/// Drops the databases and accounts a test made when it ends, passed or failed. Never panics:
+/// a panic while a failed test unwinds would abort the binary and hide the failure.
+#[derive(Default)]
+pub struct MyCleanup {
+    databases: Vec<String>,
+    /// `'user'@'host'`, already quoted.
+    accounts: Vec<String>,
+}
+
+impl MyCleanup {
+    /// Drop database `name` at the end; returns it.
+    pub fn db(&mut self, name: String) -> String {
+        self.databases.push(name.clone());
+        name
+    }
+
+    /// Drop `account` (`'user'@'host'`, quoted) at the end.
+    pub fn account(&mut self, account: &str) {
+        self.accounts.push(account.to_string());
+    }
+}
+
+impl Drop for MyCleanup {
+    fn drop(&mut self) {
+        for db in &self.databases {
+            let _ = mariadb_output("", &format!("DROP DATABASE IF EXISTS {}", quote_ident(db)));
+        }
+        for account in &self.accounts {
+            let _ = mariadb_output("", &format!("DROP USER IF EXISTS {account}"));
+        }
+    }
+}
+
 /// A unique database name that does not exist yet.
 pub fn unused_my_db(prefix: &str) -> String {
     super::unique(prefix)
