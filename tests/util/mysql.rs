@@ -155,8 +155,9 @@ pub fn fresh_my_db(prefix: &str) -> String {
     name
 }
 
-/// Drops the databases and accounts a test made when it ends, passed or failed. Never panics:
-/// a panic while a failed test unwinds would abort the binary and hide the failure.
+/// Drops the databases and accounts a test made when it ends, passed or failed. A statement that
+/// fails is ignored: a panic while a failed test unwinds would abort the binary and hide the
+/// failure. (Only a `mariadb` client that cannot be started at all still panics.)
 #[derive(Default)]
 pub struct MyCleanup {
     databases: Vec<String>,

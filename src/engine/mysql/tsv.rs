@@ -247,16 +247,30 @@ mod tests {
         for len in 0..=25 {
             for at in 0..len {
                 for probe in probes {
-                    for (i, filler) in [b'a', 0xff, b'\\'].into_iter().enumerate() {
+                    for filler in [b'a', 0xff, b'\\'] {
                         let mut value = vec![filler; len];
                         value[at] = probe;
-                        if i == 2 {
-                            // Escaped bytes at two positions of one word and across words.
-                            value[(at + 3) % len] = b'\n';
-                        }
                         let out = encoded(Some(&value), Encoding::Text);
                         assert_eq!(out, escaped_byte_by_byte(&value), "{value:?}");
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn escapes_around_skipped_words_keep_every_byte() {
+        // Two escaped bytes anywhere in values up to 25 bytes: in one word, in neighbouring
+        // words, and with clean words skipped between them (what is written before a skipped
+        // word must not be written again after it).
+        for len in 2..=25 {
+            for first in 0..len {
+                for second in first + 1..len {
+                    let mut value: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+                    value[first] = b'\t';
+                    value[second] = b'\\';
+                    let out = encoded(Some(&value), Encoding::Text);
+                    assert_eq!(out, escaped_byte_by_byte(&value), "{value:?}");
                 }
             }
         }
