@@ -176,8 +176,9 @@ pub fn redact_url(raw: &str) -> String {
     out
 }
 
-/// Percent-decoding of a URL component (`+` stays a plus).
-pub(crate) fn percent_decode(s: &str) -> String {
+/// Percent-decoding of a URL component (`+` stays a plus), as streamdump reads user names and
+/// passwords from connection URLs.
+pub fn percent_decode(s: &str) -> String {
     url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
         .next()
         .map(|(_, v)| v.into_owned())

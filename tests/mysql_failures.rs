@@ -41,16 +41,10 @@ const WRONG_PASSWORD: &str = "hunter2";
 
 // ------------------------------------------------------------------------------------ helpers
 
-/// The application user's password, from `STREAMDUMP_TEST_MYSQL`.
-fn app_password() -> String {
-    let url = url::Url::parse(&util::mysql::my_base()).expect("STREAMDUMP_TEST_MYSQL is a URL");
-    url.password().unwrap_or_default().to_string()
-}
-
 /// Neither the wrong password of this file's URLs nor the application user's password appears
 /// anywhere in the output.
 fn assert_no_secrets(out: &Output, what: &str) {
-    util::cli::assert_no_secrets(out, &[WRONG_PASSWORD, &app_password()], what);
+    util::cli::assert_no_secrets(out, &[WRONG_PASSWORD, &util::mysql::my_password()], what);
 }
 
 /// Run the binary to completion (bounded by `RUN_DEADLINE`).
@@ -60,12 +54,17 @@ fn run(args: &[&str]) -> Output {
 
 /// The run failed naming every needle in its first stderr line; no password in its output.
 fn assert_failed_naming(out: &Output, needles: &[&str], what: &str) {
-    util::cli::assert_failed_naming(out, needles, &[WRONG_PASSWORD, &app_password()], what);
+    util::cli::assert_failed_naming(
+        out,
+        needles,
+        &[WRONG_PASSWORD, &util::mysql::my_password()],
+        what,
+    );
 }
 
 /// `util::cli::assert_fails_clearly` with this file's passwords and deadline.
 fn assert_fails_clearly(args: &[&str], needles: &[&str], error_type: &str) {
-    let secrets = [WRONG_PASSWORD, &app_password()];
+    let secrets = [WRONG_PASSWORD, &util::mysql::my_password()];
     util::cli::assert_fails_clearly(args, needles, error_type, &secrets, RUN_DEADLINE);
 }
 

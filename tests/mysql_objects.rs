@@ -20,8 +20,8 @@ use std::collections::BTreeMap;
 
 use util::mysql::{
     MyCleanup, assert_data_equal, assert_schema_equal, drop_my_db, fresh_my_db, mariadb,
-    mariadb_as, mariadb_script, my_backup, my_base, my_fingerprint, my_restore, my_restore_new,
-    quote_ident, quote_str, schema_dump, unified_diff, unused_my_db,
+    mariadb_as, mariadb_script, my_backup, my_base, my_fingerprint, my_password, my_restore,
+    my_restore_new, quote_ident, quote_str, schema_dump, unified_diff, unused_my_db,
 };
 
 /// One row of `sql` (run as root on `db`) as its tab-separated fields; panics unless there is
@@ -244,8 +244,7 @@ fn definers_are_kept_by_default_and_rewritten_by_option() {
 
     // The account streamdump restores as, as the server names it.
     let base = url::Url::parse(&my_base()).expect("STREAMDUMP_TEST_MYSQL is a URL");
-    let password = base.password().unwrap_or_default();
-    let who = mariadb_as(base.username(), password, &source, "SELECT CURRENT_USER()");
+    let who = mariadb_as(base.username(), &my_password(), &source, "SELECT CURRENT_USER()");
     assert!(who.status.success(), "CURRENT_USER(): {}", util::stderr(&who));
     let current = util::stdout(&who).trim().to_string();
     assert!(

@@ -24,8 +24,8 @@ use std::time::Duration;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use util::mysql::{
-    MyCleanup, fresh_my_db, mariadb_script, my_backup, my_count, my_db_exists, my_streamdump_json,
-    my_tables, my_url, unused_my_db,
+    MyCleanup, fresh_my_db, mariadb_script, my_backup, my_count, my_db_exists, my_password,
+    my_streamdump_json, my_tables, my_url, unused_my_db,
 };
 use util::{stderr, stdout};
 
@@ -34,17 +34,6 @@ const RUN_DEADLINE: Duration = Duration::from_secs(120);
 
 // ------------------------------------------------------------------------------------ helpers
 
-/// The application user's password, from `STREAMDUMP_TEST_MYSQL`.
-fn app_password() -> String {
-    let url = url::Url::parse(&util::mysql::my_base()).expect("STREAMDUMP_TEST_MYSQL is a URL");
-    // Decoded, as the server and any leak would show it ('+' stays a plus, as streamdump reads it).
-    let encoded = url.password().unwrap_or_default().replace('+', "%2B");
-    url::form_urlencoded::parse(format!("x={encoded}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
-}
-
 fn run(args: &[&str]) -> Output {
     util::cli::run_within(args, RUN_DEADLINE)
 }
@@ -52,7 +41,7 @@ fn run(args: &[&str]) -> Output {
 /// The run failed, its first stderr line is the error and names every needle, and the
 /// application user's password appears nowhere in the output.
 fn assert_failed_naming(out: &Output, needles: &[&str], what: &str) {
-    util::cli::assert_failed_naming(out, needles, &[&app_password()], what);
+    util::cli::assert_failed_naming(out, needles, &[&my_password()], what);
 }
 
 /// The URL of an object of the backup whose manifest is at `manifest_url`, as errors name it.

@@ -17,6 +17,13 @@ pub fn my_base() -> String {
         .unwrap_or_else(|_| "mysql://app:secret@127.0.0.1:53306/shop".into())
 }
 
+/// The application user's password from `STREAMDUMP_TEST_MYSQL`, decoded as streamdump decodes
+/// it (what the server sees, and what a leak would show).
+pub fn my_password() -> String {
+    let url = url::Url::parse(&my_base()).expect("STREAMDUMP_TEST_MYSQL is a URL");
+    streamdump::plan::percent_decode(url.password().unwrap_or_default())
+}
+
 /// URL of database `db` on the test server, as the application user.
 pub fn my_url(db: &str) -> String {
     let base = my_base();
